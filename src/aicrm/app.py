@@ -1,0 +1,149 @@
+"""create_app(): the API, the web UI and (later) the websocket, in one ASGI app."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aicrm import errors
+from aicrm.audit import endpoints as audit_endpoints
+from aicrm.auth import endpoints as auth_endpoints
+from aicrm.auth.ratelimit import make_rate_limiter
+from aicrm.companies import endpoints as company_endpoints
+from aicrm.config import Settings, get_settings
+from aicrm.contacts import endpoints as contact_endpoints
+from aicrm.customfields import endpoints as customfield_endpoints
+from aicrm.db import Database
+from aicrm.leads import endpoints as lead_endpoints
+from aicrm.logging import configure as configure_logging
+from aicrm.logging import get_logger
+from aicrm.orgs import endpoints as org_endpoints
+from aicrm.tags import endpoints as tag_endpoints
+
+log = get_logger("aicrm.http")
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id (X-Request-ID in and out) and one JSON access log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope.get("path", "")
+            if not path.startswith("/static"):
+                log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.db.dispose()
+
+    app = FastAPI(
+        title="aicrm",
+        version="0.1.0",
+        summary="Self-hostable, AI-first CRM",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings, url=database_url)
+    app.state.limiter = make_rate_limiter(settings.REDIS_URL)
+    errors.install(app)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled", exc_info=exc, path=request.url.path)
+        return errors.problem(
+            500,
+            "Internal error",
+            "Something went wrong on our side; it is logged with the request id.",
+        )
+
+    for module in (
+        auth_endpoints,
+        org_endpoints,
+        contact_endpoints,
+        company_endpoints,
+        lead_endpoints,
+        tag_endpoints,
+        customfield_endpoints,
+        audit_endpoints,
+    ):
+        for name in ("router", "keys", "statuses"):
+            router = getattr(module, name, None)
+            if router is not None:
+                app.include_router(router)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready() -> Any:
+        """Readiness: the database answers and is migrated."""
+        try:
+            async with app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                version = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse(
+                {"status": "unavailable", "detail": str(exc)[:200]}, status_code=503
+            )
+        return {
+            "status": "ready",
+            "database": app.state.db.engine.dialect.name,
+            "migration": version,
+        }
+
+    from aicrm.web import mount as mount_web
+
+    mount_web(app)
+    app.add_middleware(RequestContext)
+    return app

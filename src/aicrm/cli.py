@@ -1,0 +1,161 @@
+"""The `aicrm` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aicrm.config import get_settings
+
+app = typer.Typer(
+    help="aicrm — self-hostable, AI-first CRM", no_args_is_help=True, add_completion=False
+)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[
+        int, typer.Option(help="more than 1 runs granian with that many workers")
+    ] = 1,
+    reload: bool = False,
+) -> None:
+    """Serve the API and web UI."""
+    if workers > 1:
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(
+            "aicrm.asgi:app", address=host, port=port, interface=Interfaces.ASGI, workers=workers
+        ).serve()
+        return
+    import uvicorn
+
+    uvicorn.run(
+        "aicrm.asgi:app", host=host, port=port, reload=reload, access_log=False, log_config=None
+    )
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations (SQLite or PostgreSQL, from DATABASE_URL)."""
+    from aicrm import migrate as m
+
+    m.upgrade(revision=revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@app.command("seed-demo")
+def seed_demo(
+    seed: int = 42,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="do nothing when users exist")
+    ] = False,
+) -> None:
+    """Load the demo organizations (deterministic by seed) and print the demo login."""
+    from aicrm.seed import run_seed
+
+    result = asyncio.run(run_seed(seed=seed, if_empty=if_empty))
+    typer.echo(json.dumps(result, indent=2))
+
+
+@app.command("create-user")
+def create_user(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    full_name: str = "",
+    organization: Annotated[
+        str | None, typer.Option(help="name of a new organization to own")
+    ] = None,
+) -> None:
+    """Create a user who owns a new organization."""
+    from aicrm.auth.schemas import RegisterIn
+    from aicrm.auth.service import register
+    from aicrm.db import Database
+
+    async def go() -> tuple[int, int]:
+        db = Database()
+        try:
+            async with db.sessionmaker() as session, session.begin():
+                user, org_id = await register(
+                    session,
+                    RegisterIn(
+                        email=email,
+                        password=password,
+                        full_name=full_name,
+                        organization_name=organization,
+                    ),
+                )
+                return user.id, org_id
+        finally:
+            await db.dispose()
+
+    user_id, org_id = asyncio.run(go())
+    typer.echo(f"created user {user_id} ({email}) owning organization {org_id}")
+
+
+@app.command("import")
+def import_(
+    entity: Annotated[str, typer.Argument(help="contacts | companies | leads | deals")],
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    organization: Annotated[str, typer.Option("--org", help="organization id or slug")],
+    mapping: Annotated[str | None, typer.Option(help='JSON {"csv column": "field"}')] = None,
+    dry_run: bool = False,
+    on_duplicate: Annotated[str, typer.Option(help="skip | update | create")] = "skip",
+) -> None:
+    """Import a CSV file (streamed; any size)."""
+    from aicrm.imports.cli import run_import
+
+    report = asyncio.run(
+        run_import(
+            entity,
+            path,
+            organization=organization,
+            mapping=json.loads(mapping) if mapping else None,
+            dry_run=dry_run,
+            on_duplicate=on_duplicate,
+        )
+    )
+    typer.echo(json.dumps(report, indent=2, default=str))
+    if (
+        report.get("errors")
+        and not dry_run
+        and report.get("created", 0) + report.get("updated", 0) == 0
+    ):
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    entity: Annotated[str, typer.Argument(help="contacts | companies | leads | deals")],
+    organization: Annotated[str, typer.Option("--org", help="organization id or slug")],
+    out: Annotated[Path | None, typer.Option(help="file to write; stdout if omitted")] = None,
+) -> None:
+    """Export records as CSV (streamed)."""
+    from aicrm.imports.cli import run_export
+
+    if out is None:
+        n = asyncio.run(run_export(entity, sys.stdout, organization=organization))
+    else:
+        with out.open("w", newline="", encoding="utf-8") as fh:
+            n = asyncio.run(run_export(entity, fh, organization=organization))
+    typer.echo(f"exported {n} {entity}", err=True)
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (secrets masked)."""
+    s = get_settings().model_dump()
+    for k in ("SECRET_KEY",):
+        s[k] = "***" if s.get(k) else ""
+    typer.echo(json.dumps(s, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,77 @@
+"""One Settings object, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_MARKERS = {"", "change-me", "changeme", "secret", "dev", "development"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    ENVIRONMENT: Literal["development", "test", "production"] = "development"
+    DATA_DIR: Path = Path("./data")
+    DATABASE_URL: str = ""
+    SECRET_KEY: str = ""
+    REDIS_URL: str = ""
+    ACCESS_TOKEN_MINUTES: int = 15
+    REFRESH_TOKEN_DAYS: int = 30
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_LOCKOUT_MINUTES: int = 15
+    LOGIN_RATE_PER_MINUTE: int = 10
+    LOGIN_IP_RATE_PER_MINUTE: int = 120
+    COOKIE_SECURE: bool = False
+    CORS_ORIGINS: list[str] = Field(default_factory=list)
+    LOG_LEVEL: str = "INFO"
+    LOG_JSON: bool = True
+    DB_POOL_SIZE: int = 20
+    DEFAULT_REGION: str = "US"
+    PUBLIC_URL: str = "http://127.0.0.1:8000"
+    SMTP_URL: str = ""
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        if not self.DATABASE_URL:
+            self.DATABASE_URL = f"sqlite+aiosqlite:///{(self.DATA_DIR / 'aicrm.db').as_posix()}"
+        if self.DATABASE_URL.startswith("postgresql://"):
+            self.DATABASE_URL = "postgresql+asyncpg://" + self.DATABASE_URL[len("postgresql://") :]
+        if self.DATABASE_URL.startswith("sqlite:///"):
+            self.DATABASE_URL = "sqlite+aiosqlite:///" + self.DATABASE_URL[len("sqlite:///") :]
+        if self.SECRET_KEY.strip().lower() in DEFAULT_SECRET_MARKERS or len(self.SECRET_KEY) < 32:
+            if self.ENVIRONMENT == "production":
+                raise ValueError(
+                    "SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            self.SECRET_KEY = _data_dir_secret(self.DATA_DIR)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """Generate a secret on first run and keep it in the data folder (development only)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

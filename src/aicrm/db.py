@@ -1,0 +1,128 @@
+"""Engine and session factories; one transaction per request or job."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from aicrm.config import Settings, get_settings
+from aicrm.errors import AICRMError, Conflict
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def make_engine(settings: Settings | None = None, url: str | None = None) -> AsyncEngine:
+    settings = settings or get_settings()
+    url = url or settings.DATABASE_URL
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _sqlite_setup(engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.DB_POOL_SIZE,
+        max_overflow=settings.DB_POOL_SIZE,
+        pool_pre_ping=False,
+    )
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE can be used for writes:
+        # a deferred transaction that reads then writes fails with SQLITE_BUSY under WAL.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """Holds the engine and the session factory of one app or CLI process."""
+
+    def __init__(self, settings: Settings | None = None, url: str | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.engine = make_engine(self.settings, url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    async def session(self, *, write: bool = True) -> AsyncSession:
+        session = self.sessionmaker()
+        if self.is_sqlite and write:
+            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        return session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Session for this request; TxRoute commits it before the response is sent."""
+    db: Database = request.app.state.db
+    session = await db.session(write=request.method in WRITE_METHODS)
+    request.state.session = session
+    try:
+        yield session
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
+
+
+class TxRoute(APIRoute):
+    """Commits the request's session after the endpoint succeeded, before the response leaves."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except AICRMError as exc:
+                failed: AsyncSession | None = getattr(request.state, "session", None)
+                if exc.commit and failed is not None and failed.in_transaction():
+                    await failed.commit()
+                raise
+            session: AsyncSession | None = getattr(request.state, "session", None)
+            if session is not None and session.in_transaction():
+                try:
+                    if response.status_code < 400:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+                except IntegrityError as exc:
+                    await session.rollback()
+                    raise Conflict("The change conflicts with existing data") from exc
+                except OperationalError as exc:
+                    await session.rollback()
+                    raise Conflict("The database was busy; retry the request") from exc
+            return response
+
+        return route
