@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -322,3 +323,12 @@ async def duplicates_of(
         company_id=contact.company_id,
         exclude_id=contact.id,
     )
+
+
+async def touch_activity(
+    session: AsyncSession, principal: Principal, contact_id: int, at: datetime
+) -> None:
+    """Record that something happened with the contact (activities call this)."""
+    contact = await ContactRepo.from_session(session, principal).get_or_none(contact_id)
+    if contact is not None and (contact.last_activity_at is None or contact.last_activity_at < at):
+        contact.last_activity_at = at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -411,3 +412,42 @@ async def kanban(
             )
         )
     return Kanban(columns=cols)
+
+
+async def mark_contacted(
+    session: AsyncSession, principal: Principal, lead_id: int, at: datetime
+) -> None:
+    """Record the latest touch on a lead (activities call this)."""
+    lead = await LeadRepo.from_session(session, principal).get_or_none(lead_id)
+    if lead is not None and (lead.last_contacted_at is None or lead.last_contacted_at < at):
+        lead.last_contacted_at = at
+
+
+async def mark_converted(
+    session: AsyncSession,
+    principal: Principal,
+    lead_id: int,
+    *,
+    contact_id: int,
+    company_id: int | None,
+    deal_id: int | None,
+) -> Lead:
+    """Link a lead to the contact, company and deal it was converted into."""
+    lead = await LeadRepo.from_session(session, principal).get(lead_id, for_update=True)
+    before = snapshot(lead)
+    lead.contact_id = contact_id
+    lead.company_id = company_id
+    lead.converted_deal_id = deal_id
+    lead.converted_at = datetime.now(UTC)
+    lead.version += 1
+    await session.flush()
+    await audit.updated(session, principal, ENTITY, lead, before)
+    await events.emit(
+        session,
+        principal,
+        "lead.converted",
+        entity_type=ENTITY,
+        entity_id=lead.id,
+        payload={"contact_id": contact_id, "company_id": company_id, "deal_id": deal_id},
+    )
+    return lead
