@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aicrm import errors
+from aicrm.activities import endpoints as activity_endpoints
 from aicrm.audit import endpoints as audit_endpoints
 from aicrm.auth import endpoints as auth_endpoints
 from aicrm.auth.ratelimit import make_rate_limiter
@@ -23,13 +24,35 @@ from aicrm.config import Settings, get_settings
 from aicrm.contacts import endpoints as contact_endpoints
 from aicrm.customfields import endpoints as customfield_endpoints
 from aicrm.db import Database
+from aicrm.deals import endpoints as deal_endpoints
+from aicrm.duplicates import endpoints as duplicate_endpoints
+from aicrm.imports import endpoints as import_endpoints
 from aicrm.leads import endpoints as lead_endpoints
 from aicrm.logging import configure as configure_logging
 from aicrm.logging import get_logger
 from aicrm.orgs import endpoints as org_endpoints
 from aicrm.tags import endpoints as tag_endpoints
+from aicrm.tasks import endpoints as task_endpoints
+from aicrm.views import endpoints as view_endpoints
 
 log = get_logger("aicrm.http")
+
+ENDPOINT_MODULES = (
+    auth_endpoints,
+    org_endpoints,
+    contact_endpoints,
+    company_endpoints,
+    lead_endpoints,
+    deal_endpoints,
+    activity_endpoints,
+    task_endpoints,
+    tag_endpoints,
+    customfield_endpoints,
+    view_endpoints,
+    duplicate_endpoints,
+    import_endpoints,
+    audit_endpoints,
+)
 
 
 class RequestContext:
@@ -103,20 +126,11 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             "Something went wrong on our side; it is logged with the request id.",
         )
 
-    for module in (
-        auth_endpoints,
-        org_endpoints,
-        contact_endpoints,
-        company_endpoints,
-        lead_endpoints,
-        tag_endpoints,
-        customfield_endpoints,
-        audit_endpoints,
-    ):
-        for name in ("router", "keys", "statuses"):
-            router = getattr(module, name, None)
-            if router is not None:
-                app.include_router(router)
+    for module in ENDPOINT_MODULES:
+        # every APIRouter a domain's endpoints module defines is mounted
+        for value in vars(module).values():
+            if isinstance(value, APIRouter):
+                app.include_router(value)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:

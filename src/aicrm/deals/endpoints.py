@@ -1,0 +1,9 @@
+"""Deals."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aicrm.db import TxRoute
+
+router = APIRouter(prefix="/api/v1", tags=["deals"], route_class=TxRoute)
