@@ -159,5 +159,16 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     from aicrm.web import mount as mount_web
 
     mount_web(app)
+    if settings.CORS_ORIGINS:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.CORS_ORIGINS,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "X-Request-ID"],
+        )
     app.add_middleware(RequestContext)
     return app

@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     DB_POOL_SIZE: int = 20
     DEFAULT_REGION: str = "US"
     PUBLIC_URL: str = "http://127.0.0.1:8000"
-    SMTP_URL: str = ""
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

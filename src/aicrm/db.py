@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from aicrm.config import Settings, get_settings
-from aicrm.errors import AICRMError, Conflict
+from aicrm.errors import AICRMError, Conflict, Invalid
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -96,6 +96,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.close()
 
 
+def _is_bad_input(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OverflowError) or type(seen).__name__ in {
+            "DataError",
+            "NumericValueOutOfRangeError",
+        }:
+            return True
+        seen = seen.__cause__
+    return False
+
+
 class TxRoute(APIRoute):
     """Commits the request's session after the endpoint succeeded, before the response leaves."""
 
@@ -105,6 +117,11 @@ class TxRoute(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 response = await handler(request)
+            except (DBAPIError, OverflowError) as exc:
+                # a number beyond a column's range reaching the driver is bad input, not a bug
+                if not _is_bad_input(exc):
+                    raise
+                raise Invalid("A value is out of range or malformed for its field") from exc
             except AICRMError as exc:
                 failed: AsyncSession | None = getattr(request.state, "session", None)
                 if exc.commit and failed is not None and failed.in_transaction():

@@ -48,7 +48,10 @@ def _convert(col: InstrumentedAttribute[Any], raw: Any, field: str) -> Any:
                 return False
             raise ValueError(raw)
         if py is int:
-            return int(raw)
+            value = int(raw)
+            if abs(value) > 2**63 - 1:
+                raise ValueError(raw)
+            return value
         if py is float:
             return float(raw)
         if py is Decimal:

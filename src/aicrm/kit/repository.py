@@ -53,6 +53,8 @@ class Repo(Generic[M]):
         return obj
 
     async def get_or_none(self, id_: int, *, for_update: bool = False) -> M | None:
+        if not valid_id(id_):
+            return None
         stmt = self.select().where(self.model.id == id_)
         if for_update:
             stmt = stmt.with_for_update()
@@ -82,6 +84,8 @@ class Repo(Generic[M]):
         """Validate a foreign id supplied by a client: it must belong to the caller's tenant."""
         if id_ is None:
             return
+        if not valid_id(id_):
+            raise Invalid(f"{field} {id_} does not exist", field=field)
         stmt = self.scoped(select(model.id), model).where(model.id == id_)
         if (await self.session.execute(stmt)).scalar_one_or_none() is None:
             raise Invalid(f"{field} {id_} does not exist", field=field)
@@ -123,6 +127,14 @@ class Repo(Generic[M]):
             last = rows[-1]
             next_cursor = encode_cursor(getattr(last, col.key), last.id)
         return rows, next_cursor  # type: ignore[return-value]
+
+
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value: int) -> bool:
+    """Ids fit a BIGINT; anything else cannot exist (and must not reach the database)."""
+    return isinstance(value, int) and 0 < value <= MAX_ID
 
 
 def _jsonable(value: Any) -> Any:

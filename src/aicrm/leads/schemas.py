@@ -26,7 +26,7 @@ class LeadStatusOut(Record):
 class LeadStatusCreate(InputSchema):
     name: str = Field(min_length=1, max_length=60)
     color: str = Field(default="#64748b", pattern=r"^#[0-9a-fA-F]{6}$")
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=1000)
     is_won: bool = False
     is_lost: bool = False
 
@@ -34,7 +34,7 @@ class LeadStatusCreate(InputSchema):
 class LeadStatusUpdate(InputSchema):
     name: str | None = Field(default=None, min_length=1, max_length=60)
     color: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
-    position: int | None = Field(default=None, ge=0)
+    position: int | None = Field(default=None, ge=0, le=1000)
     is_won: bool | None = None
     is_lost: bool | None = None
 
@@ -89,7 +89,7 @@ class _LeadFields(InputSchema):
 
 class LeadCreate(_LeadFields):
     name: str = Field(min_length=1, max_length=200)
-    card_order: int | None = Field(default=None, ge=0)
+    card_order: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class LeadUpdate(_LeadFields):

@@ -38,6 +38,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[datetime]:
+        # List filters and keyset cursors parse client strings by this type; the TypeDecorator
+        # default (`object`) left them as strings, which the bind step below cannot handle.
+        return datetime
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
             value = value.astimezone(UTC).replace(tzinfo=None)

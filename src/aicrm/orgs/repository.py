@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from aicrm.kit.repository import Repo
+from aicrm.kit.repository import Repo, valid_id
 from aicrm.models import Invitation, Membership, Team, TeamMember, User
 
 
@@ -13,6 +13,8 @@ class MembershipRepo(Repo[Membership]):
     entity = "member"
 
     async def by_user(self, user_id: int) -> Membership | None:
+        if not valid_id(user_id):
+            return None
         stmt = self.select().where(Membership.user_id == user_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 

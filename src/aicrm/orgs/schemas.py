@@ -19,7 +19,7 @@ class OrganizationOut(Record):
 class OrganizationCreate(InputSchema):
     name: str = Field(min_length=1, max_length=200)
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    default_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     timezone: str = "UTC"
 
 

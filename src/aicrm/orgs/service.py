@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aicrm.audit import service as audit
 from aicrm.auth import security
+from aicrm.config import get_settings
 from aicrm.errors import Conflict, Invalid, NotFound, PermissionDenied
 from aicrm.kit.principal import Principal, Role
 from aicrm.kit.snapshot import snapshot
@@ -75,10 +76,14 @@ async def create_organization(
     session: AsyncSession, *, name: str, owner: User, data: OrganizationCreate | None = None
 ) -> Organization:
     """A new tenant with its owner, the default lead pipeline and the default deal pipeline."""
-    org = Organization(name=name, slug=await _unique_slug(session, name))
+    org = Organization(
+        name=name,
+        slug=await _unique_slug(session, name),
+        default_region=get_settings().DEFAULT_REGION,
+    )
     if data is not None:
         org.default_currency = data.default_currency
-        org.default_region = data.default_region
+        org.default_region = data.default_region or org.default_region
         org.timezone = data.timezone
     session.add(org)
     await session.flush()
