@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 
 from aicrm.config import Settings, get_settings
 from aicrm.errors import AICRMError, Conflict, Invalid
+from aicrm.kit import idempotency
+from aicrm.kit.idempotency import Replay
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -122,6 +124,8 @@ class TxRoute(APIRoute):
                 if not _is_bad_input(exc):
                     raise
                 raise Invalid("A value is out of range or malformed for its field") from exc
+            except Replay as replay:
+                return replay.response
             except AICRMError as exc:
                 failed: AsyncSession | None = getattr(request.state, "session", None)
                 if exc.commit and failed is not None and failed.in_transaction():
@@ -131,6 +135,7 @@ class TxRoute(APIRoute):
             if session is not None and session.in_transaction():
                 try:
                     if response.status_code < 400:
+                        idempotency.store(request, session, response)
                         await session.commit()
                     else:
                         await session.rollback()

@@ -14,6 +14,7 @@ from aicrm.auth import service
 from aicrm.auth.security import API_KEY_PREFIX
 from aicrm.db import get_session
 from aicrm.errors import PermissionDenied, Unauthorized
+from aicrm.kit import idempotency
 from aicrm.kit.principal import Permission, Principal
 
 ACCESS_COOKIE = "aicrm_access"
@@ -62,6 +63,7 @@ async def resolve_principal(request: Request, session: AsyncSession) -> Principa
 async def get_principal(request: Request, session: Session) -> Principal:
     principal = await resolve_principal(request, session)
     request.state.principal = principal
+    await idempotency.check(request, session, principal)
     return principal
 
 

@@ -9,6 +9,7 @@ from aicrm.models.contact import Contact
 from aicrm.models.custom_field import CustomField
 from aicrm.models.deal import Deal
 from aicrm.models.email_outbox import EmailOutbox
+from aicrm.models.idempotency_record import IdempotencyRecord
 from aicrm.models.invitation import Invitation
 from aicrm.models.lead import Lead
 from aicrm.models.lead_status import LeadStatus
@@ -39,6 +40,7 @@ __all__ = [
     "CustomField",
     "Deal",
     "EmailOutbox",
+    "IdempotencyRecord",
     "Invitation",
     "Lead",
     "LeadStatus",

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f108c1b66c4b
+Revision ID: effc907ec5f5
 Revises:
-Create Date: 2026-11-26 11:26:04.332029
+Create Date: 2026-11-26 11:34:16.758664
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 
 import aicrm.models.base
 
-revision: str = "f108c1b66c4b"
+revision: str = "effc907ec5f5"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -141,6 +141,52 @@ def upgrade() -> None:
             batch_op.f("ix_email_outbox_organization_id"), ["organization_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_email_outbox_to_email"), ["to_email"], unique=False)
+
+    op.create_table(
+        "idempotency_record",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("path", sa.String(length=500), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            aicrm.models.base.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            aicrm.models.base.UTCDateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organization.id"],
+            name=op.f("fk_idempotency_record_organization_id_organization"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_record")),
+        sa.UniqueConstraint(
+            "organization_id", "key", name=op.f("uq_idempotency_record_organization_id_key")
+        ),
+    )
+    with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_record_organization_id"), ["organization_id"], unique=False
+        )
 
     op.create_table(
         "lead_status",
@@ -1664,6 +1710,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_lead_status_organization_id"))
 
     op.drop_table("lead_status")
+    with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_record_organization_id"))
+
+    op.drop_table("idempotency_record")
     with op.batch_alter_table("email_outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_email_outbox_to_email"))
         batch_op.drop_index(batch_op.f("ix_email_outbox_organization_id"))
