@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = True
     DB_POOL_SIZE: int = 20
+    SQLITE_DRIVER: Literal["inline", "thread"] = "inline"
     DEFAULT_REGION: str = "US"
     PUBLIC_URL: str = "http://127.0.0.1:8000"
 

@@ -33,7 +33,12 @@ def make_engine(settings: Settings | None = None, url: str | None = None) -> Asy
             from pathlib import Path
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        kwargs: dict[str, Any] = {}
+        if settings.SQLITE_DRIVER == "inline":
+            from aicrm.kit import sqlite_inline
+
+            kwargs["module"] = sqlite_inline.dbapi()
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _sqlite_setup(engine)
         return engine
     return create_async_engine(
