@@ -195,9 +195,12 @@ async def test_password_reset_through_outbox(client: httpx.AsyncClient, live_ser
     # read the token from the email outbox, as a mail server would deliver it
     from sqlalchemy import select
 
+    from aicrm.db import Database
     from aicrm.models import EmailOutbox
 
-    async with live_server.app.state.db.sessionmaker() as s:
+    # the server's engine belongs to the server's event loop: read through our own
+    db = Database(url=live_server.database_url)
+    async with db.sessionmaker() as s:
         body = (
             await s.execute(
                 select(EmailOutbox.body).where(
@@ -205,6 +208,7 @@ async def test_password_reset_through_outbox(client: httpx.AsyncClient, live_ser
                 )
             )
         ).scalar_one()
+    await db.dispose()
     token = body.split("Reset token: ")[1].split()[0]
     r = await client.post(
         "/api/v1/auth/password-reset/confirm",
