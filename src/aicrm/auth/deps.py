@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aicrm.auth import service
+from aicrm.auth import cache, service
 from aicrm.auth.security import API_KEY_PREFIX
 from aicrm.db import get_session
 from aicrm.errors import PermissionDenied, Unauthorized
@@ -43,14 +43,19 @@ async def resolve_principal(request: Request, session: AsyncSession) -> Principa
         token = auth[7:].strip()
     api_key = request.headers.get("x-api-key")
     if api_key or (token and token.startswith(API_KEY_PREFIX)):
-        principal = await service.principal_from_api_key(session, api_key or token or "")
-    elif token:
-        principal = await service.principal_from_access_token(session, token)
-    elif request.cookies.get(ACCESS_COOKIE):
-        check_csrf(request)
-        principal = await service.principal_from_access_token(
-            session, request.cookies[ACCESS_COOKIE]
+        credential = api_key or token or ""
+        principal = cache.get(credential) or await service.principal_from_api_key(
+            session, credential
         )
+        cache.put(credential, principal)
+    elif token or request.cookies.get(ACCESS_COOKIE):
+        if not token:
+            check_csrf(request)
+        credential = token or request.cookies[ACCESS_COOKIE]
+        principal = cache.get(credential) or await service.principal_from_access_token(
+            session, credential
+        )
+        cache.put(credential, principal)
     else:
         raise Unauthorized("Authentication required", headers={"WWW-Authenticate": "Bearer"})
     return replace(
