@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -110,10 +110,15 @@ class Repo(Generic[M]):
         id_col = self.model.id
         if cursor:
             last_value, last_id = decode_cursor(cursor, col)
-            if desc:
-                stmt = stmt.where(or_(col < last_value, and_(col == last_value, id_col < last_id)))
+            if key == "id":
+                stmt = stmt.where(id_col < last_id if desc else id_col > last_id)
+            elif last_value is None:
+                raise Invalid("cursor is malformed; use the next_cursor of a previous page", field="cursor")
             else:
-                stmt = stmt.where(or_(col > last_value, and_(col == last_value, id_col > last_id)))
+                # a row-value comparison is an index range bound on both SQLite and PostgreSQL;
+                # the equivalent OR form makes both databases filter row by row
+                pair, bound = tuple_(col, id_col), tuple_(last_value, last_id)
+                stmt = stmt.where(pair < bound if desc else pair > bound)
         if key == "id":
             stmt = stmt.order_by(id_col.desc() if desc else id_col.asc())
         else:
