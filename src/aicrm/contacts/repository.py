@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, or_, select, union_all
 
 from aicrm.kit.filtering import FilterSpec
 from aicrm.kit.repository import Repo
@@ -21,6 +21,31 @@ def search_clause(q: str) -> ColumnElement[bool]:
     if "@" in key or "." in key or len(key) >= 3:
         clauses.append(and_(Contact.email >= key, Contact.email < hi))
     return or_(*clauses)
+
+
+SEARCH_CAP = 1000
+
+
+def scoped_search_clause(q: str, org_id: int) -> ColumnElement[bool]:
+    """The same prefix match as a union of three index range scans, each capped: an OR of the
+    ranges made both databases walk the name index and test every row."""
+    key = fold(q)
+    hi = prefix_upper_bound(key)
+    cols = [Contact.name_key, Contact.last_name_key]
+    if "@" in key or "." in key or len(key) >= 3:
+        cols.append(Contact.email)
+    branches = [
+        select(
+            select(Contact.id)
+            .where(Contact.organization_id == org_id, col >= key, col < hi, Contact.deleted_at.is_(None))
+            .order_by(col)
+            .limit(SEARCH_CAP)
+            .subquery()
+            .c.id
+        )
+        for col in cols
+    ]
+    return Contact.id.in_(union_all(*branches))
 
 
 FILTERS = FilterSpec(
@@ -44,6 +69,7 @@ FILTERS = FilterSpec(
         "id": Contact.id,
     },
     search=search_clause,
+    scoped_search=scoped_search_clause,
 )
 
 SORTABLE: dict[str, Any] = {

@@ -28,6 +28,8 @@ class FilterSpec:
     model: Any
     fields: Mapping[str, InstrumentedAttribute[Any]]
     search: Callable[[str], ColumnElement[bool]] | None = None
+    # preferred when set: gets the organization id, so it can build index-bounded subqueries
+    scoped_search: Callable[[str, int], ColumnElement[bool]] | None = None
 
 
 def _convert(col: InstrumentedAttribute[Any], raw: Any, field: str) -> Any:
@@ -77,9 +79,12 @@ def build(spec: FilterSpec, params: Mapping[str, Any], org_id: int) -> list[Colu
     for key, raw in params.items():
         if key in RESERVED:
             if key == "q" and raw not in (None, ""):
-                if spec.search is None:
+                if spec.scoped_search is not None:
+                    clauses.append(spec.scoped_search(str(raw), org_id))
+                elif spec.search is not None:
+                    clauses.append(spec.search(str(raw)))
+                else:
                     raise Invalid("this list has no search", field="q")
-                clauses.append(spec.search(str(raw)))
             continue
         name, _, op = key.partition("__")
         op = op or "eq"
