@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -123,3 +125,98 @@ async def company_duplicates(
             if score >= 92:
                 found[row.id] = Match(row.id, row.name, "name", float(score))
     return sorted(found.values(), key=lambda m: (m.reason != "domain", -m.score, m.id))
+
+
+# -- organization-wide scans -----------------------------------------------------------------
+
+# A block up to this size is compared pair by pair (≤ 45k comparisons in C); bigger blocks use
+# a sorted neighbourhood so one huge company cannot make the scan quadratic.
+FULL_BLOCK = 300
+WINDOW = 20
+
+
+_PUNCT = re.compile(r"[^\w\s]+")
+# legal forms say nothing about which company it is: "Initech" and "Initech, Inc." are one
+LEGAL_FORMS = frozenset(
+    "inc incorporated llc ltd limited co corp corporation company gmbh ag sa sas sarl bv nv "
+    "plc pty srl spa oy ab as kg".split()
+)
+
+
+def token_key(name_key: str, *, drop: frozenset[str] = frozenset()) -> str:
+    """Punctuation-free tokens in sorted order, so plain `ratio` on two keys behaves like
+    `token_sort_ratio` on the names."""
+    tokens = [t for t in _PUNCT.sub("", name_key).split() if t not in drop]
+    return " ".join(sorted(tokens))
+
+
+def _pairs_full(keys: list[str], threshold: float) -> Iterator[tuple[int, int, float]]:
+    for i in range(len(keys) - 1):
+        for _choice, score, j in process.extract(
+            keys[i], keys[i + 1 :], scorer=fuzz.ratio, score_cutoff=threshold, limit=None
+        ):
+            yield i, i + 1 + j, score
+
+
+def _pairs_window(
+    keys: list[str], threshold: float, window: int
+) -> Iterator[tuple[int, int, float]]:
+    # two orders: sorted tokens catch differences at the end of a name, the reversed string
+    # catches those at its start
+    for order_key in (keys, [k[::-1] for k in keys]):
+        order = sorted(range(len(keys)), key=order_key.__getitem__)
+        for pos in range(len(order) - 1):
+            i = order[pos]
+            near = order[pos + 1 : pos + 1 + window]
+            for _choice, score, j in process.extract(
+                keys[i],
+                [keys[n] for n in near],
+                scorer=fuzz.ratio,
+                score_cutoff=threshold,
+                limit=None,
+            ):
+                yield i, near[j], score
+
+
+def name_clusters(
+    items: list[tuple[int, str]],
+    threshold: float,
+    *,
+    window: int = WINDOW,
+    drop: frozenset[str] = frozenset(),
+) -> list[tuple[list[int], float]]:
+    """Clusters of ids whose folded names are at least `threshold` alike (transitively), each
+    with its weakest link's score; a blocked comparison, never all pairs of a large input.
+    Tokens in `drop` are ignored."""
+    if len(items) < 2:
+        return []
+    keys = [token_key(name, drop=drop) or name for _, name in items]
+    pairs = (
+        _pairs_full(keys, threshold)
+        if len(keys) <= FULL_BLOCK
+        else _pairs_window(keys, threshold, window)
+    )
+    parent = list(range(len(keys)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    weakest: dict[int, float] = {}
+    for a, b, score in pairs:
+        ra, rb = find(a), find(b)
+        low = min(score, weakest.get(ra, 100.0), weakest.get(rb, 100.0))
+        if ra != rb:
+            parent[rb] = ra
+            weakest.pop(rb, None)
+        weakest[ra] = low
+    members: dict[int, list[int]] = {}
+    for idx in range(len(keys)):
+        members.setdefault(find(idx), []).append(items[idx][0])
+    return [
+        (sorted(ids), round(weakest.get(root, 100.0), 1))
+        for root, ids in members.items()
+        if len(ids) > 1
+    ]
