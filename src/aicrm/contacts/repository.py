@@ -37,7 +37,12 @@ def scoped_search_clause(q: str, org_id: int) -> ColumnElement[bool]:
     branches = [
         select(
             select(Contact.id)
-            .where(Contact.organization_id == org_id, col >= key, col < hi, Contact.deleted_at.is_(None))
+            .where(
+                Contact.organization_id == org_id,
+                col >= key,
+                col < hi,
+                Contact.deleted_at.is_(None),
+            )
             .order_by(col)
             .limit(SEARCH_CAP)
             .subquery()

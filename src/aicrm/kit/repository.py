@@ -113,7 +113,9 @@ class Repo(Generic[M]):
             if key == "id":
                 stmt = stmt.where(id_col < last_id if desc else id_col > last_id)
             elif last_value is None:
-                raise Invalid("cursor is malformed; use the next_cursor of a previous page", field="cursor")
+                raise Invalid(
+                    "cursor is malformed; use the next_cursor of a previous page", field="cursor"
+                )
             else:
                 # a row-value comparison is an index range bound on both SQLite and PostgreSQL;
                 # the equivalent OR form makes both databases filter row by row
