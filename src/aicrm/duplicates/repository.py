@@ -59,12 +59,12 @@ class _MergeRepo(Repo[M]):
         keys = keys[:limit]
         groups: dict[str, list[int]] = {k: [] for k in keys}
         if keys:
+            # sorted here: an ORDER BY id would make SQLite walk the tenant in id order
+            # instead of probing the column's index per key
             rows = await self.session.execute(
-                self.scoped(select(self.model.id, column))
-                .where(column.in_(keys), *extra)
-                .order_by(self.model.id)
+                self.scoped(select(self.model.id, column)).where(column.in_(keys), *extra)
             )
-            for id_, key in rows.all():
+            for id_, key in sorted(rows.all()):
                 groups[key].append(id_)
         return groups, truncated
 
@@ -109,17 +109,17 @@ class _MergeRepo(Repo[M]):
 
     async def move_taggings(self, from_ids: Sequence[int], to_id: int) -> int:
         """Tags of the duplicates onto the survivor, each tag once."""
-        rows = (
-            await self.session.execute(
-                select(Tagging.id, Tagging.tag_id, Tagging.entity_id)
-                .where(
-                    Tagging.organization_id == self.org_id,
-                    Tagging.entity_type == self.entity,
-                    Tagging.entity_id.in_([to_id, *from_ids]),
+        rows = sorted(
+            (
+                await self.session.execute(
+                    select(Tagging.id, Tagging.tag_id, Tagging.entity_id).where(
+                        Tagging.organization_id == self.org_id,
+                        Tagging.entity_type == self.entity,
+                        Tagging.entity_id.in_([to_id, *from_ids]),
+                    )
                 )
-                .order_by(Tagging.id)
-            )
-        ).all()
+            ).all()
+        )
         have = {r.tag_id for r in rows if r.entity_id == to_id}
         move_ids: list[int] = []
         drop_ids: list[int] = []

@@ -19,6 +19,15 @@ BULK_CACHE_KIB = 192 * 1024
 _PLAIN_JSON_TEXT = re.compile(r"^[ !#-\[\]-~]*$")  # printable ASCII without " and \
 
 
+def _oldest(pairs: Iterable[Any]) -> dict[str, int]:
+    """value → the smallest (oldest) id among (value, id) pairs."""
+    out: dict[str, int] = {}
+    for value, id_ in pairs:
+        if value not in out or id_ < out[value]:
+            out[value] = id_
+    return out
+
+
 class SqliteEncoder:
     """Rows (values in `columns` order) turned into what SQLite stores, by the column types'
     own bind processors: exactly the values SQLAlchemy's insert would bind. It needs no
@@ -91,12 +100,12 @@ class BulkRepo:
         if not values:
             return {}
         col = self.table.c[column]
+        # no ORDER BY: with one, SQLite walks the whole tenant in id order instead of probing
+        # the (organization, column) index once per value
         rows = await self.session.execute(
-            select(col, self.table.c.id)
-            .where(*self._live(), col.in_(values))
-            .order_by(self.table.c.id.desc())
+            select(col, self.table.c.id).where(*self._live(), col.in_(values))
         )
-        return dict(rows.all())
+        return _oldest(rows.all())
 
     async def insert_rows(
         self,
@@ -170,6 +179,14 @@ class BulkRepo:
         params = list(zip(*data, strict=True))
         await conn.exec_driver_sql(str(compiled), params)
 
+    async def refresh_statistics(self) -> None:
+        """Let PostgreSQL's planner see the rows this import has added — ANALYZE counts the
+        transaction's own rows — so the duplicate lookups keep probing the (organization, key)
+        indexes instead of walking a tenant it believes is empty. SQLite needs nothing: it
+        plans these lookups without statistics."""
+        if not self.is_sqlite:
+            await self.session.execute(text(f"ANALYZE {self.table.name}"))
+
     async def load(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         if not ids:
             return {}
@@ -199,11 +216,9 @@ class BulkRepo:
             return {}
         t = Company.__table__
         rows = await self.session.execute(
-            select(t.c.name_key, t.c.id)
-            .where(*self._live(t), t.c.name_key.in_(keys))
-            .order_by(t.c.id.desc())
+            select(t.c.name_key, t.c.id).where(*self._live(t), t.c.name_key.in_(keys))
         )
-        return dict(rows.all())
+        return _oldest(rows.all())
 
     async def create_companies(self, rows: list[dict[str, Any]]) -> list[int]:
         return await self.insert(rows, Company.__table__)

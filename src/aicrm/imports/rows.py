@@ -349,9 +349,9 @@ _worker_ctx: Context | None = None
 def init_worker(ctx: Context) -> None:
     global _worker_ctx
     _worker_ctx = ctx
-    # rows are acyclic and freed by reference counting; the cyclic collector would only spend
-    # time walking them (this process lives for one import)
-    gc.disable()
+    # the modules and context loaded so far live as long as the process: keep the cyclic
+    # collector's passes to what each chunk allocates
+    gc.freeze()
 
 
 def prepare_chunk(chunk: list[tuple[int, list[str]]]) -> list[tuple[Any, ...]]:

@@ -166,6 +166,8 @@ class _Importer:
         self.seen: dict[str, set[str]] = {kind: set() for kind, _ in self.keys}  # dry runs
         self.has_existing = True
         self.written = False
+        self.rows_written = 0
+        self.analyzed_at = 0
         self.company_ids: dict[str, int] = {}
         self.tag_ids: dict[str, int] = {}
         self.batches = 0
@@ -348,6 +350,11 @@ class _Importer:
                 ends[sid] = row[order_at] + 1
         ids = await self.repo.insert_rows(columns, [row for _, row in new_rows], encoded=ctx.encode)
         self.written = self.written or bool(ids)
+        self.rows_written += len(ids)
+        if self.rows_written >= 2 * self.analyzed_at + BATCH_SIZE:
+            # statistics refreshed each time the import has doubled what they last saw
+            await self.repo.refresh_statistics()
+            self.analyzed_at = self.rows_written
 
         updated_rows: list[tuple[_Pending, dict[str, Any]]] = []
         if updates:
