@@ -102,7 +102,7 @@ def create_user(
 
 @app.command("import")
 def import_(
-    entity: Annotated[str, typer.Argument(help="contacts | companies | leads | deals")],
+    entity: Annotated[str, typer.Argument(help="contacts | companies | leads")],
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     organization: Annotated[str, typer.Option("--org", help="organization id or slug")],
     mapping: Annotated[str | None, typer.Option(help='JSON {"csv column": "field"}')] = None,
@@ -133,7 +133,7 @@ def import_(
 
 @app.command()
 def export(
-    entity: Annotated[str, typer.Argument(help="contacts | companies | leads | deals")],
+    entity: Annotated[str, typer.Argument(help="contacts | companies | leads")],
     organization: Annotated[str, typer.Option("--org", help="organization id or slug")],
     out: Annotated[Path | None, typer.Option(help="file to write; stdout if omitted")] = None,
 ) -> None:
