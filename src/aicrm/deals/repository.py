@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select
 
+from aicrm.kit.board import BoardRepo
 from aicrm.kit.filtering import FilterSpec
 from aicrm.kit.repository import Repo
 from aicrm.models import Deal, Pipeline, PipelineStage
@@ -128,9 +129,10 @@ class StageRepo(Repo[PipelineStage]):
         )
 
 
-class DealRepo(Repo[Deal]):
+class DealRepo(BoardRepo[Deal]):
     model = Deal
     entity = "deal"
+    column_attr = "stage_id"
 
     async def pipeline_of(self, deal_id: int) -> int | None:
         if not 0 < deal_id < 2**63:
@@ -148,41 +150,8 @@ class DealRepo(Repo[Deal]):
         transaction holding a board lock never waits on us in a cycle."""
         await self.session.refresh(obj, with_for_update={"key_share": True})
 
-    async def column_size(self, stage_id: int, *, exclude_id: int | None = None) -> int:
-        stmt = self.select().where(Deal.stage_id == stage_id)
-        if exclude_id is not None:
-            stmt = stmt.where(Deal.id != exclude_id)
-        return await self.count(stmt)
-
     async def in_pipeline(self, pipeline_id: int) -> int:
         return await self.count(self.select().where(Deal.pipeline_id == pipeline_id))
-
-    async def shift(
-        self, stage_id: int, *, from_order: int, delta: int, to_order: int | None = None
-    ) -> None:
-        """Add `delta` to card_order of the column's cards with from_order <= order [< to_order]."""
-        stmt = (
-            update(Deal)
-            .where(
-                Deal.organization_id == self.org_id,
-                Deal.stage_id == stage_id,
-                Deal.card_order >= from_order,
-            )
-            .values(card_order=Deal.card_order + delta)
-            .execution_options(synchronize_session=False)
-        )
-        if to_order is not None:
-            stmt = stmt.where(Deal.card_order < to_order)
-        await self.session.execute(stmt)
-
-    async def column(self, stage_id: int, limit: int) -> list[Deal]:
-        stmt = (
-            self.select()
-            .where(Deal.stage_id == stage_id)
-            .order_by(Deal.card_order, Deal.id)
-            .limit(limit)
-        )
-        return list((await self.session.execute(stmt)).scalars())
 
     async def column_stats(self, pipeline_id: int) -> dict[int, tuple[int, float]]:
         stmt = (

@@ -532,26 +532,9 @@ async def _place(
     target: PipelineStage,
     order: int | None,
 ) -> None:
-    """Move a card within or across columns keeping every column's order dense (0..n-1).
-    The caller holds the lock of both boards."""
-    repo = DealRepo.from_session(session, principal)
-    old_stage, old_order = deal.stage_id, deal.card_order
-    if old_stage == target.id:
-        size = await repo.column_size(target.id)
-        new = size - 1 if order is None else max(0, min(order, size - 1))
-        if new < old_order:
-            await repo.shift(target.id, from_order=new, to_order=old_order, delta=1)
-        elif new > old_order:
-            await repo.shift(target.id, from_order=old_order + 1, to_order=new + 1, delta=-1)
-    else:
-        await repo.shift(old_stage, from_order=old_order + 1, delta=-1)
-        size = await repo.column_size(target.id)
-        new = size if order is None else max(0, min(order, size))
-        await repo.shift(target.id, from_order=new, delta=1)
+    """Move a card within or across columns; the caller holds the lock of both boards."""
     deal.pipeline_id = target.pipeline_id
-    deal.stage_id = target.id
-    deal.card_order = new
-    await session.flush()
+    await DealRepo.from_session(session, principal).place(deal, target.id, order)
 
 
 async def _locked(

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
 
+from aicrm.kit.board import BoardRepo
 from aicrm.kit.filtering import FilterSpec
 from aicrm.kit.repository import Repo
 from aicrm.models import Lead, LeadStatus
@@ -68,42 +69,10 @@ class LeadStatusRepo(Repo[LeadStatus]):
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
 
-class LeadRepo(Repo[Lead]):
+class LeadRepo(BoardRepo[Lead]):
     model = Lead
     entity = "lead"
-
-    async def column_size(self, status_id: int, *, exclude_id: int | None = None) -> int:
-        stmt = self.select().where(Lead.status_id == status_id)
-        if exclude_id is not None:
-            stmt = stmt.where(Lead.id != exclude_id)
-        return await self.count(stmt)
-
-    async def shift(
-        self, status_id: int, *, from_order: int, delta: int, to_order: int | None = None
-    ) -> None:
-        """Add `delta` to card_order of the column's cards with from_order <= order [< to_order]."""
-        stmt = (
-            update(Lead)
-            .where(
-                Lead.organization_id == self.org_id,
-                Lead.status_id == status_id,
-                Lead.card_order >= from_order,
-            )
-            .values(card_order=Lead.card_order + delta)
-            .execution_options(synchronize_session=False)
-        )
-        if to_order is not None:
-            stmt = stmt.where(Lead.card_order < to_order)
-        await self.session.execute(stmt)
-
-    async def column(self, status_id: int, limit: int) -> list[Lead]:
-        stmt = (
-            self.select()
-            .where(Lead.status_id == status_id)
-            .order_by(Lead.card_order, Lead.id)
-            .limit(limit)
-        )
-        return list((await self.session.execute(stmt)).scalars())
+    column_attr = "status_id"
 
     async def column_stats(self) -> dict[int, tuple[int, float]]:
         stmt = self.scoped(

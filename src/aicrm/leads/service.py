@@ -271,25 +271,8 @@ def _check_version(lead: Lead, expected: int | None) -> None:
 async def _place(
     session: AsyncSession, principal: Principal, lead: Lead, target: LeadStatus, order: int | None
 ) -> None:
-    """Move a card within or across columns keeping every column's order dense (0..n-1).
-    The caller holds the board lock."""
-    repo = LeadRepo.from_session(session, principal)
-    old_status, old_order = lead.status_id, lead.card_order
-    if old_status == target.id:
-        size = await repo.column_size(target.id)
-        new = size - 1 if order is None else max(0, min(order, size - 1))
-        if new < old_order:
-            await repo.shift(target.id, from_order=new, to_order=old_order, delta=1)
-        elif new > old_order:
-            await repo.shift(target.id, from_order=old_order + 1, to_order=new + 1, delta=-1)
-    else:
-        await repo.shift(old_status, from_order=old_order + 1, delta=-1)
-        size = await repo.column_size(target.id)
-        new = size if order is None else max(0, min(order, size))
-        await repo.shift(target.id, from_order=new, delta=1)
-    lead.status_id = target.id
-    lead.card_order = new
-    await session.flush()
+    """Move a card within or across columns; the caller holds the board lock."""
+    await LeadRepo.from_session(session, principal).place(lead, target.id, order)
 
 
 async def move(
