@@ -101,8 +101,24 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await app.state.db.dispose()
+        from aicrm.jobs import backend
+        from aicrm.jobs.registry import load_job_modules
+
+        load_job_modules(settings)
+        backend.configure(settings)
+        worker = None
+        if settings.EMBEDDED_WORKER and not settings.CELERY_BROKER_URL:
+            from aicrm.jobs.embedded import EmbeddedWorker
+
+            worker = EmbeddedWorker(app.state.db, settings)
+            await worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await app.state.db.dispose()
 
     app = FastAPI(
         title="aicrm",

@@ -35,6 +35,25 @@ class Settings(BaseSettings):
     SQLITE_DRIVER: Literal["inline", "thread"] = "inline"
     DEFAULT_REGION: str = "US"
     PUBLIC_URL: str = "http://127.0.0.1:8000"
+    # jobs: embedded worker inside `aicrm serve` unless CELERY_BROKER_URL is set
+    CELERY_BROKER_URL: str = ""
+    EMBEDDED_WORKER: bool = True
+    JOB_CONCURRENCY: int = 16
+    JOB_MAX_ATTEMPTS: int = 5
+    JOB_LEASE_SECONDS: float = 60.0
+    JOB_POLL_SECONDS: float = 1.0
+    JOB_BACKOFF_SECONDS: float = 2.0
+    JOB_BACKOFF_MAX_SECONDS: float = 3600.0
+    JOB_RETENTION_DAYS: int = 14
+    JOB_MODULES: list[str] = Field(default_factory=list)
+    # realtime
+    WS_QUEUE_SIZE: int = 256
+    WS_HEARTBEAT_SECONDS: float = 25.0
+    # outgoing webhooks
+    WEBHOOK_ALLOW_PRIVATE: bool = False
+    WEBHOOK_TIMEOUT_SECONDS: float = 10.0
+    WEBHOOK_MAX_ATTEMPTS: int = 8
+    WEBHOOK_DISABLE_AFTER: int = 20
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

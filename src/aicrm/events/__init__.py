@@ -1,4 +1,9 @@
-"""Domain events written to the outbox in the same transaction as the change."""
+"""Domain events written to the outbox in the same transaction as the change.
+
+A change that rolls back emits nothing. After commit the events are published to websocket
+clients (aicrm.realtime) and the outbox relay (aicrm.events.relay) hands them to the durable
+consumers — webhooks, automation rules, notifications — as jobs.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aicrm.jobs.backend import EVENTS_KEY
 from aicrm.kit.principal import Principal
 from aicrm.kit.snapshot import jsonable
 from aicrm.models import OutboxEvent
@@ -21,12 +27,16 @@ async def emit(
     payload: dict[str, Any] | None = None,
 ) -> OutboxEvent:
     """Store an event (e.g. `lead.status_changed`); it commits or rolls back with the change."""
+    data = dict(payload or {}, actor_user_id=principal.user_id)
+    if principal.origin:
+        data["origin"] = list(principal.origin)
     event = OutboxEvent(
         organization_id=principal.organization_id,
         type=type_,
         entity_type=entity_type,
         entity_id=entity_id,
-        payload=jsonable(dict(payload or {}, actor_user_id=principal.user_id)),
+        payload=jsonable(data),
     )
     session.add(event)
+    session.info.setdefault(EVENTS_KEY, []).append(event)
     return event

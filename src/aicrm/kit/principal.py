@@ -64,6 +64,18 @@ class Principal:
     permissions: frozenset[Permission] = field(default_factory=frozenset)
     request_id: str | None = None
     ip: str | None = None
+    # automation rules whose actions led to this change (loop protection), outermost first
+    origin: tuple[int, ...] = ()
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions
+
+
+def system_principal(organization_id: int, *, origin: tuple[int, ...] = ()) -> Principal:
+    """The organization itself acting (jobs, automation): every permission, no user."""
+    return Principal(
+        organization_id=organization_id,
+        role=Role.owner,
+        permissions=frozenset(_ALL),
+        origin=origin,
+    )

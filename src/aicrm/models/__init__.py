@@ -3,6 +3,8 @@
 from aicrm.models.activity import Activity
 from aicrm.models.api_key import ApiKey
 from aicrm.models.audit_log import AuditLog
+from aicrm.models.automation_rule import AutomationRule
+from aicrm.models.automation_run import AutomationRun
 from aicrm.models.base import Base, OrgScoped, utcnow
 from aicrm.models.company import Company
 from aicrm.models.contact import Contact
@@ -11,9 +13,12 @@ from aicrm.models.deal import Deal
 from aicrm.models.email_outbox import EmailOutbox
 from aicrm.models.idempotency_record import IdempotencyRecord
 from aicrm.models.invitation import Invitation
+from aicrm.models.job import Job
 from aicrm.models.lead import Lead
 from aicrm.models.lead_status import LeadStatus
 from aicrm.models.membership import Membership
+from aicrm.models.notification import Notification
+from aicrm.models.notification_preference import NotificationPreference
 from aicrm.models.organization import Organization
 from aicrm.models.outbox_event import OutboxEvent
 from aicrm.models.password_reset import PasswordReset
@@ -29,8 +34,17 @@ from aicrm.models.task_dependency import TaskDependency
 from aicrm.models.team import Team
 from aicrm.models.team_member import TeamMember
 from aicrm.models.user import User
+from aicrm.models.webhook_delivery import WebhookDelivery
+from aicrm.models.webhook_subscription import WebhookSubscription
 
 __all__ = [
+    "WebhookSubscription",
+    "WebhookDelivery",
+    "NotificationPreference",
+    "Notification",
+    "Job",
+    "AutomationRun",
+    "AutomationRule",
     "Activity",
     "ApiKey",
     "AuditLog",

@@ -33,6 +33,10 @@ AREAS = (
     "tasks",
     "settings",
     "audit",
+    "notifications",
+    "automation",
+    "webhooks",
+    "jobs",
 )
 
 

@@ -1,0 +1,1 @@
+"""In-app notifications: stored per user, pushed over the websocket, filtered by preferences."""
