@@ -18,6 +18,11 @@ os.environ["SECRET_KEY"] = "test-secret-key-that-is-long-enough-for-hs256-012345
 os.environ["LOGIN_IP_RATE_PER_MINUTE"] = "1000000"
 os.environ["LOG_LEVEL"] = "WARNING"
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "")
+# webhook receivers in tests listen on 127.0.0.1; retries should not make tests wait long
+os.environ["WEBHOOK_ALLOW_PRIVATE"] = "true"
+os.environ["JOB_BACKOFF_SECONDS"] = "0.2"
+os.environ["JOB_BACKOFF_MAX_SECONDS"] = "2"
+os.environ["JOB_POLL_SECONDS"] = "0.2"
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402

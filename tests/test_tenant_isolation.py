@@ -5,7 +5,9 @@ covered automatically — and fails here until its id can be produced below."""
 
 from __future__ import annotations
 
+import importlib
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +27,25 @@ BODIES: dict[tuple[str, str], Any] = {
 }
 
 
+def _area_modules() -> list[Any]:
+    """Areas contribute their own creators: `tests/<area>/isolation.py` with
+    `async def resources(client, account, ids) -> dict[str, int]` and optionally `BODIES`."""
+    here = Path(__file__).parent
+    return [
+        importlib.import_module(f"tests.{path.parent.name}.isolation")
+        for path in sorted(here.glob("*/isolation.py"))
+    ]
+
+
 async def _resources(client: httpx.AsyncClient, a: Account) -> dict[str, int]:
+    ids = await _core_resources(client, a)
+    for module in _area_modules():
+        ids.update(await module.resources(client, a, dict(ids)))
+        BODIES.update(getattr(module, "BODIES", {}))
+    return ids
+
+
+async def _core_resources(client: httpx.AsyncClient, a: Account) -> dict[str, int]:
     ids: dict[str, int] = {}
     ids["contact_id"] = (await create(client, a, "/api/v1/contacts", {"name": "Iso Contact"}))["id"]
     ids["company_id"] = (await create(client, a, "/api/v1/companies", {"name": "Iso Co"}))["id"]
