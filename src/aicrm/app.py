@@ -55,6 +55,29 @@ ENDPOINT_MODULES = (
 )
 
 
+# Areas built on the jobs/events core; mounted when their package is part of this build.
+OPTIONAL_ENDPOINT_MODULES = (
+    "aicrm.jobs.endpoints",
+    "aicrm.notifications.endpoints",
+    "aicrm.webhooks.endpoints",
+    "aicrm.automation.endpoints",
+    "aicrm.realtime.endpoints",
+)
+
+
+def _optional_modules() -> tuple[Any, ...]:
+    import importlib
+
+    found = []
+    for name in OPTIONAL_ENDPOINT_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if not exc.name or not (name == exc.name or name.startswith(exc.name + ".")):
+                raise
+    return tuple(found)
+
+
 class RequestContext:
     """Pure ASGI middleware: request id (X-Request-ID in and out) and one JSON access log line."""
 
@@ -142,7 +165,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             "Something went wrong on our side; it is logged with the request id.",
         )
 
-    for module in ENDPOINT_MODULES:
+    for module in ENDPOINT_MODULES + _optional_modules():
         # every APIRouter a domain's endpoints module defines is mounted
         for value in vars(module).values():
             if isinstance(value, APIRouter):

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     JOB_BACKOFF_MAX_SECONDS: float = 3600.0
     JOB_RETENTION_DAYS: int = 14
     JOB_MODULES: list[str] = Field(default_factory=list)
+    # outgoing email: SMTP when SMTP_URL is set (smtp://user:pass@host:587, smtps://… for TLS),
+    # otherwise messages stay in the outbox, visible in the UI
+    SMTP_URL: str = ""
+    EMAIL_FROM: str = "aicrm <no-reply@localhost>"
     # realtime
     WS_QUEUE_SIZE: int = 256
     WS_HEARTBEAT_SECONDS: float = 25.0
