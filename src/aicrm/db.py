@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from aicrm.config import Settings, get_settings
 from aicrm.errors import AICRMError, Conflict, Invalid
@@ -22,6 +24,27 @@ from aicrm.kit import idempotency
 from aicrm.kit.idempotency import Replay
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+WRITE_LOCK_TIMEOUT = 30.0
+_LOCK_KEY = "aicrm_sqlite_write_lock"
+
+
+def _release(session: Session) -> None:
+    lock: asyncio.Lock | None = session.info.pop(_LOCK_KEY, None)
+    if lock is not None and lock.locked():
+        lock.release()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_write_transaction(session: Session, transaction: Any) -> None:
+    # the outermost transaction of a SQLite write session ended (commit, rollback or close)
+    if transaction.parent is None and _LOCK_KEY in session.info:
+        _release(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _soft_rollback(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None and _LOCK_KEY in session.info:
+        _release(session)
 
 
 def make_engine(settings: Settings | None = None, url: str | None = None) -> AsyncEngine:
@@ -78,12 +101,47 @@ class Database:
         self.engine = make_engine(self.settings, url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # SQLite has one writer at a time. Within this process writers queue on this lock, so a
+        # writer waiting never blocks the event loop inside sqlite3's busy handler (with the
+        # inline driver that would stall the very coroutine holding the lock). Other processes
+        # still wait in the busy handler.
+        self.write_lock = asyncio.Lock()
+        self._writer: asyncio.Task[Any] | None = None
 
     async def session(self, *, write: bool = True) -> AsyncSession:
         session = self.sessionmaker()
         if self.is_sqlite and write:
-            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            try:
+                await self.begin_write(session)
+            except BaseException:
+                await session.close()
+                raise
         return session
+
+    async def begin_write(self, session: AsyncSession) -> None:
+        """Start `session`'s next transaction as the SQLite writer (no-op on PostgreSQL)."""
+        if not self.is_sqlite:
+            return
+        task = asyncio.current_task()
+        if self.write_lock.locked() and task is not None and self._writer is task:
+            raise RuntimeError(
+                "a second SQLite write session in the task that holds the first would deadlock; "
+                "commit or roll back the first one before opening another"
+            )
+        try:
+            if self.write_lock.locked():
+                await asyncio.wait_for(self.write_lock.acquire(), WRITE_LOCK_TIMEOUT)
+            else:
+                await self.write_lock.acquire()  # free: no timer needed
+        except TimeoutError:
+            raise Conflict("The database was busy; retry the request") from None
+        self._writer = task
+        session.info[_LOCK_KEY] = self.write_lock
+        try:
+            await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        except BaseException:
+            _release(session.sync_session)
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

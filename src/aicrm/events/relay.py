@@ -39,6 +39,13 @@ async def relay(db: Database, limit: int = BATCH) -> int:
     registry.load_job_modules()
     total = 0
     while True:
+        # a cheap read first: the write lock (SQLite) is taken only when there is work
+        async with db.sessionmaker() as probe:
+            pending = await probe.scalar(
+                select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
+            )
+        if pending is None:
+            return total
         session = await db.session(write=True)
         try:
             pick = (

@@ -70,9 +70,8 @@ def _between_batches(db: Database, session: AsyncSession) -> Callable[[], Awaita
         if batches % COMMIT_EVERY == 0:
             gc.collect()  # the few reference cycles the batches left (collection is off)
             await session.commit()
-            if db.is_sqlite:
-                # take the write lock up front again (see Database.session)
-                await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            # take the write lock up front again (see Database.session)
+            await db.begin_write(session)
 
     return after_batch
 

@@ -74,6 +74,11 @@ class Runner:
         if limit <= 0:
             return []
         now = utcnow()
+        if ids is None:
+            # a cheap read first: an idle worker never takes the (SQLite) write lock
+            async with self.db.sessionmaker() as probe:
+                if await probe.scalar(select(job_t.c.id).where(_claimable(now)).limit(1)) is None:
+                    return []
         pick = select(job_t.c.id).where(_claimable(now))
         if ids is not None:
             pick = pick.where(job_t.c.id.in_(ids))
