@@ -136,7 +136,12 @@ async def update(
     await session.flush()
     await audit.updated(session, principal, ENTITY, company, before)
     await events.emit(
-        session, principal, "company.updated", entity_type=ENTITY, entity_id=company.id
+        session,
+        principal,
+        "company.updated",
+        entity_type=ENTITY,
+        entity_id=company.id,
+        payload=events.changes(before, company),
     )
     return company
 

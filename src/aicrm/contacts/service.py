@@ -295,7 +295,12 @@ async def update(
     await session.flush()
     await audit.updated(session, principal, ENTITY, contact, before)
     await events.emit(
-        session, principal, "contact.updated", entity_type=ENTITY, entity_id=contact.id
+        session,
+        principal,
+        "contact.updated",
+        entity_type=ENTITY,
+        entity_id=contact.id,
+        payload=events.changes(before, contact),
     )
     return contact
 

@@ -713,7 +713,14 @@ async def update(
         await tags.set_tags(session, principal, ENTITY, deal.id, data.tags)
     await session.flush()
     await audit.updated(session, principal, ENTITY, deal, before)
-    await events.emit(session, principal, "deal.updated", entity_type=ENTITY, entity_id=deal.id)
+    await events.emit(
+        session,
+        principal,
+        "deal.updated",
+        entity_type=ENTITY,
+        entity_id=deal.id,
+        payload=events.changes(before, deal),
+    )
     await _emit_moves(session, principal, deal, old_stage_id, outcome, reordered=False)
     return deal
 

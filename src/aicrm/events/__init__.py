@@ -40,3 +40,12 @@ async def emit(
     session.add(event)
     session.info.setdefault(EVENTS_KEY, []).append(event)
     return event
+
+
+def changes(before: dict[str, Any], obj: Any) -> dict[str, Any]:
+    """Event payload part naming what an update changed: `{"changes": {field: {from, to}}}`,
+    so automation conditions like changed_from/changed_to can read it."""
+    from aicrm.kit.snapshot import diff, snapshot
+
+    b, a = diff(before, snapshot(obj))
+    return {"changes": {k: {"from": b.get(k), "to": a.get(k)} for k in a}}

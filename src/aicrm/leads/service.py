@@ -342,7 +342,14 @@ async def update(
         await tags.set_tags(session, principal, ENTITY, lead.id, data.tags)
     await session.flush()
     await audit.updated(session, principal, ENTITY, lead, before)
-    await events.emit(session, principal, "lead.updated", entity_type=ENTITY, entity_id=lead.id)
+    await events.emit(
+        session,
+        principal,
+        "lead.updated",
+        entity_type=ENTITY,
+        entity_id=lead.id,
+        payload=events.changes(before, lead),
+    )
     if old_status_id != lead.status_id:
         names = {s.id: s.name for s in await statuses(session, principal)}
         await events.emit(

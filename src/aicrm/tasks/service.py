@@ -254,7 +254,14 @@ async def update(
     task.version += 1
     await session.flush()
     await audit.updated(session, principal, ENTITY, task, before)
-    await events.emit(session, principal, "task.updated", entity_type=ENTITY, entity_id=task.id)
+    await events.emit(
+        session,
+        principal,
+        "task.updated",
+        entity_type=ENTITY,
+        entity_id=task.id,
+        payload=events.changes(before, task),
+    )
     await _emit_changes(session, principal, task, old_assignee=old_assignee, old_status=old_status)
     return task
 
