@@ -17,13 +17,13 @@ from aicrm.errors import Conflict, Invalid, Locked, NotFound, PermissionDenied, 
 from aicrm.kit.principal import ROLE_PERMISSIONS, SCOPE_PERMISSIONS, Principal, Role
 from aicrm.models import (
     ApiKey,
-    EmailOutbox,
     Membership,
     Organization,
     PasswordReset,
     RefreshToken,
     User,
 )
+from aicrm.notifications.email import queue_email
 from aicrm.orgs import service as org_service
 
 INVALID_LOGIN = "Incorrect email or password"
@@ -247,16 +247,15 @@ async def request_password_reset(session: AsyncSession, email: str) -> None:
         )
     )
     link = f"{get_settings().PUBLIC_URL}/reset-password?token={token}"
-    session.add(
-        EmailOutbox(
-            organization_id=user.active_organization_id,
-            to_email=user.email,
-            subject="Reset your aicrm password",
-            body=f"Someone asked to reset the password of {user.email}.\n\n"
-            f"Use this link within an hour:\n{link}\n\nReset token: {token}\n\n"
-            "If it was not you, ignore this email.",
-            kind="password_reset",
-        )
+    await queue_email(
+        session,
+        organization_id=user.active_organization_id,
+        to_email=user.email,
+        subject="Reset your aicrm password",
+        body=f"Someone asked to reset the password of {user.email}.\n\n"
+        f"Use this link within an hour:\n{link}\n\nReset token: {token}\n\n"
+        "If it was not you, ignore this email.",
+        kind="password_reset",
     )
 
 

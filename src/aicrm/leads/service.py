@@ -255,7 +255,11 @@ async def create(session: AsyncSession, principal: Principal, data: LeadCreate) 
         "lead.created",
         entity_type=ENTITY,
         entity_id=lead.id,
-        payload={"status": status.name, "value": float(lead.value or 0)},
+        payload={
+            "status": status.name,
+            "value": float(lead.value or 0),
+            "assignee_id": lead.assignee_id,
+        },
     )
     return lead
 

@@ -15,7 +15,6 @@ from aicrm.errors import Conflict, Invalid, NotFound, PermissionDenied
 from aicrm.kit.principal import Principal, Role
 from aicrm.kit.snapshot import snapshot
 from aicrm.models import (
-    EmailOutbox,
     Invitation,
     LeadStatus,
     Membership,
@@ -26,6 +25,7 @@ from aicrm.models import (
     TeamMember,
     User,
 )
+from aicrm.notifications.email import queue_email
 from aicrm.orgs.repository import InvitationRepo, MembershipRepo, TeamMemberRepo, TeamRepo
 from aicrm.orgs.schemas import (
     InvitationCreate,
@@ -268,15 +268,14 @@ async def invite(
     )
     await InvitationRepo.from_session(session, principal).add(inv)
     org = await get_current(session, principal)
-    session.add(
-        EmailOutbox(
-            organization_id=org.id,
-            to_email=email,
-            kind="invitation",
-            subject=f"You are invited to {org.name} on aicrm",
-            body=f"You have been invited to join {org.name} as {data.role.value}.\n\n"
-            f"Invitation token: {token}\n(valid for 7 days)",
-        )
+    await queue_email(
+        session,
+        organization_id=org.id,
+        to_email=email,
+        kind="invitation",
+        subject=f"You are invited to {org.name} on aicrm",
+        body=f"You have been invited to join {org.name} as {data.role.value}.\n\n"
+        f"Invitation token: {token}\n(valid for 7 days)",
     )
     await audit.record(
         session, principal, "create", "invitation", inv.id, after={"email": email, "role": inv.role}
