@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     JOB_BACKOFF_MAX_SECONDS: float = 3600.0
     JOB_RETENTION_DAYS: int = 14
     JOB_MODULES: list[str] = Field(default_factory=list)
+    # workflow automation: loop protection and scheduled rules
+    AUTOMATION_MAX_CHAIN: int = 5
+    AUTOMATION_RATE_PER_MINUTE: int = 10
+    AUTOMATION_SCHEDULE_EVERY: float = 30.0
+    AUTOMATION_SCHEDULE_BATCH: int = 200
+    AUTOMATION_SCHEDULE_SCAN: int = 1000
     # outgoing email: SMTP when SMTP_URL is set (smtp://user:pass@host:587, smtps://… for TLS),
     # otherwise messages stay in the outbox, visible in the UI
     SMTP_URL: str = ""

@@ -44,6 +44,10 @@ def configure(
     if wake_relay is not None:
         _wake_relay = wake_relay
     install_hooks()
+    if settings.CELERY_BROKER_URL and _celery_send is None:
+        # import Celery and register the sender at start-up: imported lazily by the first
+        # commit that queues a job, it held up that request (and the event loop) ~0.25 s
+        from aicrm.jobs import celery_app  # noqa: F401
 
 
 def detach() -> None:
@@ -77,11 +81,15 @@ def install_hooks() -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint rolled back: its owner drops what it queued
     session.info.pop(JOBS_KEY, None)
     session.info.pop(EVENTS_KEY, None)
 
 
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # RELEASE SAVEPOINT is not the commit
     jobs: list[Any] | None = session.info.pop(JOBS_KEY, None)
     events: list[Any] | None = session.info.pop(EVENTS_KEY, None)
     if not jobs and not events:

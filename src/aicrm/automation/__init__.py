@@ -1,0 +1,1 @@
+"""Workflow automation: per-organization rules (trigger → conditions → ordered actions)."""
