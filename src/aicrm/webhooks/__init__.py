@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed deliveries of domain events to the organization's endpoints."""
