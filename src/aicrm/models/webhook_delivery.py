@@ -20,6 +20,10 @@ class WebhookDelivery(OrgScoped, Base):
     event_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
     event_type: Mapped[str] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # every attempt: {attempt, at, status_code, latency_ms, error}, newest last (bounded)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     status_code: Mapped[int | None] = mapped_column(nullable=True)

@@ -211,6 +211,7 @@ class _Loaded:
     active: bool
     manual: bool
     payload: dict[str, Any]
+    attempt_log: list[dict[str, Any]]
     max_attempts: int
 
 
@@ -231,6 +232,7 @@ async def _load(ctx: JobContext, delivery_id: int) -> _Loaded | str:
         active=row.active,
         manual=service.is_manual(row.event_type, row.replay_of_id),
         payload=dict(row.payload or {}),
+        attempt_log=list(row.attempt_log or []),
         max_attempts=int(row.max_attempts or ctx.settings.WEBHOOK_MAX_ATTEMPTS),
     )
 
@@ -275,7 +277,7 @@ async def deliver(ctx: JobContext, delivery_id: int) -> dict[str, Any]:
         "latency_ms": attempt.latency_ms,
         "response_excerpt": attempt.excerpt,
         "error": attempt.error,
-        "payload": service.with_attempt(loaded.payload, entry),
+        "attempt_log": service.with_attempt(loaded.attempt_log, entry),
         "delivered_at": None,
     }
     result = {

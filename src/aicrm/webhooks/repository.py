@@ -26,6 +26,7 @@ _FOR_SENDING = (
         _delivery.c.event_type,
         _delivery.c.replay_of_id,
         _delivery.c.payload,
+        _delivery.c.attempt_log,
         _subscription.c.id.label("subscription_id"),
         _subscription.c.url,
         _subscription.c.secret,
@@ -59,7 +60,7 @@ ATTEMPT_FIELDS = (
     "latency_ms",
     "response_excerpt",
     "error",
-    "payload",
+    "attempt_log",
     "delivered_at",
 )
 _RECORD_ATTEMPT = (

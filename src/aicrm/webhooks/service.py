@@ -3,8 +3,7 @@
 A delivery row is created per (event, matching active subscription) by the event consumer
 (aicrm.webhooks.jobs) and sent by the `webhooks.deliver` job, which records every attempt on it.
 The row's `payload` holds the request body without its `id` (the delivery id, added when sent,
-so a replay gets a new id for the same content); attempt history is kept beside it under
-`attempt_log` and never sent.
+so a replay gets a new id for the same content); the attempt history is in `attempt_log`.
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ from aicrm.webhooks.signing import new_secret
 
 ENTITY = "webhook"
 DELIVER_JOB = "webhooks.deliver"
-LOG_KEY = "attempt_log"
 MAX_LOG = 50  # attempts kept per delivery (max attempts is far below; replays start afresh)
 
 
@@ -77,7 +75,7 @@ def event_envelope(event: OutboxEvent) -> dict[str, Any]:
 
 def body_of(delivery_id: int, payload: dict[str, Any]) -> dict[str, Any]:
     """The JSON document sent for a delivery."""
-    return {"id": delivery_id, **{k: v for k, v in payload.items() if k != LOG_KEY}}
+    return {"id": delivery_id, **payload}
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -85,12 +83,12 @@ def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def with_attempt(payload: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `payload` with one more attempt in its log (a new object, so the JSON column
-    is written)."""
-    log = [e for e in payload.get(LOG_KEY) or [] if e.get("attempt") != entry["attempt"]]
-    log.append(jsonable(entry))
-    return {**payload, LOG_KEY: log[-MAX_LOG:]}
+def with_attempt(log: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A copy of the attempt log with one more attempt (a new object, so the JSON column is
+    written); a retried attempt number replaces its earlier entry."""
+    kept = [e for e in log or [] if e.get("attempt") != entry["attempt"]]
+    kept.append(jsonable(entry))
+    return kept[-MAX_LOG:]
 
 
 def is_manual(event_type: str, replay_of_id: int | None) -> bool:
@@ -108,7 +106,7 @@ def to_delivery_detail(delivery: WebhookDelivery) -> DeliveryDetail:
         {
             **DeliveryOut.model_validate(delivery).model_dump(),
             "payload": body_of(delivery.id, payload),
-            "attempt_log": payload.get(LOG_KEY) or [],
+            "attempt_log": delivery.attempt_log or [],
         }
     )
 
@@ -379,7 +377,7 @@ async def replay(
 ) -> WebhookDelivery:
     """Send a past delivery's payload again, as a new delivery (new id, `replay_of_id` set)."""
     original = await get_delivery(session, principal, webhook_id, delivery_id)
-    payload = {k: v for k, v in (original.payload or {}).items() if k != "attempt_log"}
+    payload = dict(original.payload or {})
     copy = WebhookDelivery(
         subscription_id=original.subscription_id,
         event_id=original.event_id,
