@@ -36,26 +36,34 @@ def check_csrf(request: Request, form_token: str | None = None) -> None:
         raise PermissionDenied("CSRF token missing or wrong; reload the page and try again")
 
 
+async def principal_for(
+    session: AsyncSession, credential: str, *, api_key: bool | None = None
+) -> Principal:
+    """The principal behind an access token or an API key (by its prefix unless `api_key` says),
+    cached for a few seconds."""
+    principal = cache.get(credential)
+    if principal is None:
+        if api_key if api_key is not None else credential.startswith(API_KEY_PREFIX):
+            principal = await service.principal_from_api_key(session, credential)
+        else:
+            principal = await service.principal_from_access_token(session, credential)
+        cache.put(credential, principal)
+    return principal
+
+
 async def resolve_principal(request: Request, session: AsyncSession) -> Principal:
     auth = request.headers.get("authorization", "")
     token: str | None = None
     if auth.lower().startswith("bearer "):
         token = auth[7:].strip()
     api_key = request.headers.get("x-api-key")
-    if api_key or (token and token.startswith(API_KEY_PREFIX)):
-        credential = api_key or token or ""
-        principal = cache.get(credential) or await service.principal_from_api_key(
-            session, credential
-        )
-        cache.put(credential, principal)
-    elif token or request.cookies.get(ACCESS_COOKIE):
-        if not token:
-            check_csrf(request)
-        credential = token or request.cookies[ACCESS_COOKIE]
-        principal = cache.get(credential) or await service.principal_from_access_token(
-            session, credential
-        )
-        cache.put(credential, principal)
+    if api_key:
+        principal = await principal_for(session, api_key, api_key=True)
+    elif token:
+        principal = await principal_for(session, token)
+    elif request.cookies.get(ACCESS_COOKIE):
+        check_csrf(request)
+        principal = await principal_for(session, request.cookies[ACCESS_COOKIE], api_key=False)
     else:
         raise Unauthorized("Authentication required", headers={"WWW-Authenticate": "Bearer"})
     return replace(

@@ -22,11 +22,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket
 
-from aicrm.auth import cache
-from aicrm.auth import service as auth_service
-from aicrm.auth.deps import ACCESS_COOKIE
+from aicrm.auth.deps import ACCESS_COOKIE, principal_for
 from aicrm.auth.repository import ApiKeyRepo
-from aicrm.auth.security import API_KEY_PREFIX
 from aicrm.config import Settings
 from aicrm.db import Database
 from aicrm.errors import Invalid, NotFound, PermissionDenied, Unauthorized
@@ -79,18 +76,6 @@ def check_origin(websocket: WebSocket, settings: Settings) -> None:
     if host and urlsplit(origin).netloc == host:
         return
     raise PermissionDenied("Cross-site websocket refused: the Origin is not this site")
-
-
-async def principal_for(session: AsyncSession, credential: str) -> Principal:
-    """The principal of an access token or API key (cached for a few seconds, as for requests)."""
-    principal = cache.get(credential)
-    if principal is None:
-        if credential.startswith(API_KEY_PREFIX):
-            principal = await auth_service.principal_from_api_key(session, credential)
-        else:
-            principal = await auth_service.principal_from_access_token(session, credential)
-        cache.put(credential, principal)
-    return principal
 
 
 async def authenticate(websocket: WebSocket, db: Database, settings: Settings) -> Principal:
