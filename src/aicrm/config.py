@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     PUBLIC_URL: str = "http://127.0.0.1:8000"
     # jobs: embedded worker inside `aicrm serve` unless CELERY_BROKER_URL is set
     CELERY_BROKER_URL: str = ""
+    # Celery mode: the queue this installation's workers consume and beat/API send to, and how
+    # long a sent job may stay queued before the beat sweep assumes its message was lost
+    CELERY_QUEUE: str = "aicrm"
+    JOB_REDISPATCH_SECONDS: float = 30.0
     EMBEDDED_WORKER: bool = True
     JOB_CONCURRENCY: int = 16
     JOB_MAX_ATTEMPTS: int = 5

@@ -39,6 +39,11 @@ async def enqueue(
     if spec is None:
         raise UnknownJob(name)
     if idempotency_key is not None:
+        # the same key queued earlier in this transaction is not flushed yet (autoflush is off):
+        # without this check the commit would fail on the unique index
+        pending = session.info.get(PENDING_KEY, ())
+        if any(getattr(j, "idempotency_key", None) == idempotency_key for j in pending):
+            return None
         existing = await session.scalar(
             select(Job.id).where(Job.idempotency_key == idempotency_key)
         )
