@@ -2,9 +2,11 @@
 
 For each database: load ten organizations with 1,000,000 contacts in one
 (bench/load_contacts.py), drive the production server with wrk (bench/http_contacts.py), then
-time the CSV import of 1,000,000 contacts (bench/import_csv.py, skipped until the importer
-exists). PostgreSQL uses its own database `aicrm_bench`, created when missing. Prints one JSON
-document and keeps it in bench/results/.
+time the CSV import of 1,000,000 contacts (bench/import_csv.py), webhook deliveries/s
+(bench/webhooks.py) and automation runs/s (bench/automation.py); then jobs/s embedded and on
+Celery (bench/jobs.py) and websocket delivery latency with 1,000 clients (bench/websocket.py).
+PostgreSQL uses its own bench databases, created when missing. Prints one JSON document and
+keeps it in bench/results/.
 
     .venv/bin/python bench/run_all.py
     .venv/bin/python bench/run_all.py --dbs sqlite --contacts 200000 --duration 10
@@ -60,6 +62,9 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded databases")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument(
+        "--skip-events", action="store_true", help="skip jobs, webhooks, automation, websocket"
+    )
+    parser.add_argument(
         "--quiet-wait", type=int, default=120, help="max seconds to wait for a calm machine"
     )
     args = parser.parse_args()
@@ -94,8 +99,15 @@ def main() -> None:
                 ["bench/import_csv.py", "--db", db, "--rows", str(args.import_rows)],
                 timeout=1800,
             )
+        if not args.skip_events:
+            for script in ("webhooks", "automation"):
+                res[script] = run_json([f"bench/{script}.py", "--db", db], timeout=900)
         report["results"][db] = res
         print(f"{db}: done", file=sys.stderr)
+    if not args.skip_events:
+        # jobs/s (embedded and Celery, each database) and websocket delivery latency
+        report["results"]["jobs"] = run_json(["bench/jobs.py", "--dbs", args.dbs], timeout=1800)
+        report["results"]["websocket"] = run_json(["bench/websocket.py"], timeout=900)
     report["finished_at"] = datetime.now(UTC).isoformat()
     report["command"] = rerun_command()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
