@@ -2,65 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
 from aicrm.automation.schemas import ENTITY_TYPES
+from aicrm.events.types import EVENT_TYPES, matches, pattern_error
 
-# Events about records rules can act on (the ones the product emits today). An exact type must
-# be one of them and a glob must match at least one, so a typo is a 422 instead of a rule that
-# silently never runs.
-KNOWN_EVENTS: tuple[str, ...] = (
-    "lead.created",
-    "lead.updated",
-    "lead.status_changed",
-    "lead.reordered",
-    "lead.converted",
-    "lead.scored",
-    "lead.deleted",
-    "deal.created",
-    "deal.updated",
-    "deal.stage_changed",
-    "deal.reordered",
-    "deal.won",
-    "deal.lost",
-    "deal.reopened",
-    "deal.deleted",
-    "contact.created",
-    "contact.updated",
-    "contact.deleted",
-    "company.created",
-    "company.updated",
-    "company.deleted",
-    "task.created",
-    "task.updated",
-    "task.assigned",
-    "task.completed",
-    "task.commented",
-    "task.deleted",
-)
-_PATTERN = re.compile(r"^(\*|[a-z0-9_*]+(\.[a-z0-9_*]+)*)$")
+# Events about records rules can act on. An exact type must be one of them and a glob must
+# match at least one, so a typo is a 422 instead of a rule that silently never runs.
+KNOWN_EVENTS: tuple[str, ...] = tuple(e for e in EVENT_TYPES if e.split(".", 1)[0] in ENTITY_TYPES)
 
 
 def event_problem(pattern: str) -> str | None:
-    if not _PATTERN.match(pattern):
-        return "an event type like lead.status_changed, or a glob like lead.* or *.created"
-    if not any(fnmatchcase(e, pattern) for e in KNOWN_EVENTS):
+    problem = pattern_error(pattern)
+    if problem is not None:
+        return problem
+    if not any(matches(pattern, e) for e in KNOWN_EVENTS):
         return f"matches no event; known events: {list(KNOWN_EVENTS)}"
     return None
 
 
-def matches(pattern: str, event_type: str) -> bool:
-    return fnmatchcase(event_type, pattern)
-
-
 def entity_of_pattern(pattern: str) -> str | None:
     """The record type every event matching `pattern` is about, or None when it may vary."""
-    types = {e.split(".", 1)[0] for e in KNOWN_EVENTS if fnmatchcase(e, pattern)}
+    types = {e.split(".", 1)[0] for e in KNOWN_EVENTS if matches(pattern, e)}
     if len(types) == 1:
         found = types.pop()
         return found if found in ENTITY_TYPES else None
