@@ -962,6 +962,75 @@ async def _taggings(ctx: _Ctx) -> None:
     await ctx.add(rows)
 
 
+async def _workflow(ctx: _Ctx, owner: User) -> None:
+    """A working automation rule and a few notifications, so the demo shows both at once."""
+    from aicrm.automation import service as automation
+    from aicrm.automation.schemas import RuleCreate
+    from aicrm.kit.principal import system_principal
+    from aicrm.notifications.service import notify
+
+    principal = system_principal(ctx.org_id)
+    sales = ctx.teams.get("Sales")
+    if sales is not None:
+        await automation.create(
+            ctx.session,
+            principal,
+            RuleCreate(
+                name="Big qualified leads get a call",
+                description="A lead worth more than 10,000 reaching Qualified gets a call task "
+                "for the least-loaded sales rep, and the sales managers hear about it.",
+                trigger={"type": "event", "event": "lead.status_changed"},
+                conditions={
+                    "all": [
+                        {"field": "status", "op": "changed_to", "value": "Qualified"},
+                        {"field": "value", "op": "gt", "value": 10000},
+                    ]
+                },
+                actions=[
+                    {
+                        "type": "create_task",
+                        "title": "Call {{ record.name }} about their requirements",
+                        "due_in_days": 1,
+                        "priority": "high",
+                        "team_id": sales.id,
+                    },
+                    {
+                        "type": "notify",
+                        "title": "Qualified: {{ record.name }}",
+                        "team_id": sales.id,
+                        "team_scope": "managers",
+                    },
+                ],
+            ),
+        )
+    for task in [t for t in ctx.tasks if t.assignee_id == owner.id][:3]:
+        await notify(
+            ctx.session,
+            principal,
+            user_ids=[owner.id],
+            type_="task.assigned",
+            title=f"Task assigned to you: {task.title}",
+            link=f"/tasks/{task.id}",
+            entity_type="task",
+            entity_id=task.id,
+        )
+    # the owner hears about the team's latest wins
+    won = [d for d, stage in ctx.deals if stage.endswith("Won")][-3:]
+    names = {u.id: u.full_name for u in ctx.users.values()}
+    for deal in won:
+        await notify(
+            ctx.session,
+            principal,
+            user_ids=[owner.id],
+            type_="deal.won",
+            title=f"Deal won: {deal.name}",
+            body=f"Won by {names.get(deal.owner_id, 'the team')}",
+            link=f"/deals/{deal.id}",
+            entity_type="deal",
+            entity_id=deal.id,
+        )
+
+
 async def _build(
     session: AsyncSession,
     spec: OrgSpec,
@@ -1005,6 +1074,7 @@ async def _build(
     await _tasks(ctx)
     await _taggings(ctx)
     owner = next(ctx.users[s.email] for s in spec.staff if s.role == "owner")
+    await _workflow(ctx, owner)
     await audit.record(
         session,
         None,
