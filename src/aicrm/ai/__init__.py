@@ -1,0 +1,1 @@
+"""AI engine: offline models and providers."""
