@@ -57,7 +57,6 @@ from aicrm.automation.schemas import (
 from aicrm.customfields import service as custom_fields
 from aicrm.errors import AICRMError, Invalid, PreconditionFailed
 from aicrm.jobs import backend, enqueue
-from aicrm.jobs.backend import EVENTS_KEY, JOBS_KEY
 from aicrm.kit.principal import Principal, system_principal
 from aicrm.kit.snapshot import diff, jsonable, snapshot
 from aicrm.models import AutomationRule, AutomationRun, OutboxEvent
@@ -534,29 +533,10 @@ async def _dry_run(
 
 @asynccontextmanager
 async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
-    """A SAVEPOINT around a run's actions: a failing action undoes the actions before it.
-
-    The events and jobs queued in a session are published / dispatched by the after-commit hook
-    (aicrm.jobs.backend), and SQLAlchemy fires after_commit / after_rollback for a savepoint too.
-    So the queued lists are kept out of the session while the savepoint is released (nothing is
-    published before the real commit), and on a rollback only what was queued before it stays.
-    """
-    keys = (EVENTS_KEY, JOBS_KEY)
-    before = {k: list(session.info.get(k, [])) for k in keys}
-    inner: dict[str, list[Any]] = {}
-    try:
-        async with session.begin_nested():
-            yield
-            inner = {k: session.info.pop(k) for k in keys if k in session.info}
-    except BaseException:
-        for k in keys:
-            session.info.pop(k, None)
-            if before[k]:
-                session.info[k] = before[k]
-        raise
-    for k, items in inner.items():
-        if items:
-            session.info[k] = items
+    """A SAVEPOINT around a run's actions: a failing action undoes the actions before it (and
+    the events/jobs they queued: aicrm.jobs.backend trims them on a savepoint rollback)."""
+    async with session.begin_nested():
+        yield
 
 
 async def _log_run(

@@ -22,6 +22,7 @@ log = get_logger("aicrm.jobs")
 
 EVENTS_KEY = "aicrm_events"
 JOBS_KEY = "aicrm_jobs"
+MARKS_KEY = "aicrm_savepoint_marks"
 
 _settings: Settings | None = None
 _wake_jobs: Callable[[], None] | None = None
@@ -75,21 +76,41 @@ def install_hooks() -> None:
     global _installed
     if _installed:
         return
+    event.listen(Session, "after_transaction_create", _after_transaction_create)
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_rollback", _after_rollback)
     _installed = True
 
 
+def _after_transaction_create(session: Session, transaction: Any) -> None:
+    # a SAVEPOINT begins: remember how much was queued before it
+    if transaction.nested:
+        session.info.setdefault(MARKS_KEY, []).append(
+            {key: len(session.info.get(key, ())) for key in (EVENTS_KEY, JOBS_KEY)}
+        )
+
+
 def _after_rollback(session: Session) -> None:
     if session.in_nested_transaction():
-        return  # a savepoint rolled back: its owner drops what it queued
-    session.info.pop(JOBS_KEY, None)
-    session.info.pop(EVENTS_KEY, None)
+        # a savepoint rolled back: what was queued inside it never happened
+        marks = session.info.get(MARKS_KEY)
+        if marks:
+            for key, length in marks.pop().items():
+                if key in session.info:
+                    del session.info[key][length:]
+        return
+    for key in (JOBS_KEY, EVENTS_KEY, MARKS_KEY):
+        session.info.pop(key, None)
 
 
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():
-        return  # RELEASE SAVEPOINT is not the commit
+        # RELEASE SAVEPOINT is not the commit: its queued items wait for the real one
+        marks = session.info.get(MARKS_KEY)
+        if marks:
+            marks.pop()
+        return
+    session.info.pop(MARKS_KEY, None)
     jobs: list[Any] | None = session.info.pop(JOBS_KEY, None)
     events: list[Any] | None = session.info.pop(EVENTS_KEY, None)
     if not jobs and not events:

@@ -17,10 +17,8 @@ verifies the certificate against the host name.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ipaddress
 import socket
-import sys
 import typing
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -31,13 +29,6 @@ import httpx
 from aicrm.errors import Invalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# httpcore runs `import sniffio` on every lock and connection operation and falls back to
-# asyncio when it is missing; Python does not cache a failed import, so each attempt scans
-# sys.path (~10 per request, a third of a request's CPU here). When sniffio is not installed,
-# remember that once: the import then fails at once with the same fallback.
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _SCHEMES = {"http", "https"}
