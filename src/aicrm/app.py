@@ -62,6 +62,13 @@ OPTIONAL_ENDPOINT_MODULES = (
     "aicrm.webhooks.endpoints",
     "aicrm.automation.endpoints",
     "aicrm.realtime.endpoints",
+    "aicrm.ai.endpoints",
+    "aicrm.ai.text.endpoints",
+    "aicrm.ai.classifiers.endpoints",
+    "aicrm.ai.scoring.endpoints",
+    "aicrm.ai.customers.endpoints",
+    "aicrm.ai.workload.endpoints",
+    "aicrm.ai.forecast.endpoints",
 )
 
 

@@ -68,6 +68,28 @@ class Settings(BaseSettings):
     WEBHOOK_TIMEOUT_SECONDS: float = 10.0
     WEBHOOK_MAX_ATTEMPTS: int = 8
     WEBHOOK_DISABLE_AFTER: int = 20
+    # AI: embeddings provider — "wordllama" (bundled, CPU, the default), "sentence-transformers"
+    # (a model folder at AI_MODEL_PATH; needs the package installed) or "openai" (any
+    # OpenAI-compatible /embeddings endpoint at EMBEDDINGS_BASE_URL)
+    AI_EMBEDDINGS: str = "wordllama"
+    AI_MODEL_PATH: str = ""
+    EMBEDDINGS_BASE_URL: str = ""
+    EMBEDDINGS_MODEL: str = "text-embedding-3-small"
+    EMBEDDINGS_API_KEY: str = ""
+    AI_EMBEDDING_CACHE: int = 20000
+    # chat model: any OpenAI-compatible /chat/completions endpoint; empty → the offline engine
+    LLM_BASE_URL: str = ""
+    LLM_MODEL: str = "gpt-4o-mini"
+    LLM_API_KEY: str = ""
+    LLM_TIMEOUT_SECONDS: float = 30.0
+    LLM_MAX_RETRIES: int = 2
+    # predictions: below this many closed outcomes an organization is scored by cold-start rules
+    AI_MIN_OUTCOMES: int = 40
+    # how often models are retrained and the pattern scans run (seconds; 0 turns them off)
+    AI_RETRAIN_EVERY: float = 86400.0
+    AI_SCAN_EVERY: float = 3600.0
+    # custom classifiers: default confidence floor when the held-out data cannot calibrate one
+    AI_CONFIDENCE_FLOOR: float = 0.5
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

@@ -40,6 +40,12 @@ JOB_MODULES = (
     "aicrm.notifications.jobs",
     "aicrm.webhooks.jobs",
     "aicrm.automation.jobs",
+    "aicrm.ai.jobs",
+    "aicrm.ai.classifiers.jobs",
+    "aicrm.ai.scoring.jobs",
+    "aicrm.ai.customers.jobs",
+    "aicrm.ai.workload.jobs",
+    "aicrm.ai.forecast.jobs",
 )
 
 

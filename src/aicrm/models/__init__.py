@@ -1,6 +1,10 @@
 """All tables, one file each."""
 
 from aicrm.models.activity import Activity
+from aicrm.models.ai_classifier import AIClassifier
+from aicrm.models.ai_classifier_example import AIClassifierExample
+from aicrm.models.ai_insight import AIInsight
+from aicrm.models.ai_model import AIModel
 from aicrm.models.api_key import ApiKey
 from aicrm.models.audit_log import AuditLog
 from aicrm.models.automation_rule import AutomationRule
@@ -38,6 +42,10 @@ from aicrm.models.webhook_delivery import WebhookDelivery
 from aicrm.models.webhook_subscription import WebhookSubscription
 
 __all__ = [
+    "AIClassifier",
+    "AIClassifierExample",
+    "AIInsight",
+    "AIModel",
     "WebhookSubscription",
     "WebhookDelivery",
     "NotificationPreference",

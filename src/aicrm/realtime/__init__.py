@@ -27,6 +27,7 @@ TYPE_MAP = {
     "notification.created": "notification",
     "ai.insight": "ai_insight",
     "insight.created": "ai_insight",
+    "deal.scored": "deal_scored",
     "message.received": "message_received",
 }
 # Entities whose records have their own channel (`lead:5`); the channel is authorised by

@@ -37,6 +37,9 @@ AREAS = (
     "automation",
     "webhooks",
     "jobs",
+    "insights",
+    "classifiers",
+    "forecast",
 )
 
 
