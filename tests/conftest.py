@@ -54,6 +54,8 @@ def database_url(backend: str) -> str:
 @pytest.fixture(scope="session")
 def live_server(database_url: str) -> Iterator[LiveServer]:
     server = LiveServer(database_url)
+    # for tests/<area>/isolation.py creators that must set up rows the API cannot make directly
+    os.environ["AICRM_TEST_DATABASE_URL"] = database_url
     server.start()
     yield server
     server.stop()
