@@ -56,3 +56,54 @@ async def test_insights_page_cards_and_actions(
         assert r.status_code == 403
     finally:
         await v.aclose()
+
+
+async def test_record_cards_fragment_shows_current_insights_of_that_record(
+    client: httpx.AsyncClient, base_url: str, db: Database
+) -> None:
+    a = await register(client)
+    lead = (await client.post("/api/v1/leads", json={"name": "Iris"}, headers=a.headers)).json()
+    await store_insight(
+        db,
+        a.organization_id,
+        kind="lead_score",
+        entity_type="lead",
+        entity_id=lead["id"],
+        value=35,
+        label="low",
+    )
+    await store_insight(
+        db,
+        a.organization_id,
+        kind="lead_score",
+        entity_type="lead",
+        entity_id=lead["id"],
+        value=81,
+        label="high",
+        reasons=[{"feature": "budget", "text": "Budget 40k", "impact": 0.3}],
+    )
+    c = await web_login(base_url, a)
+    try:
+        html = (
+            await c.get(
+                "/insights/cards",
+                params={"entity_type": "lead", "entity_id": lead["id"]},
+                headers=HX,
+            )
+        ).text
+        assert "81" in html and "Budget 40k" in html and ">35<" not in html
+        b = await register(client)
+        cb = await web_login(base_url, b)
+        try:
+            other = (
+                await cb.get(
+                    "/insights/cards",
+                    params={"entity_type": "lead", "entity_id": lead["id"]},
+                    headers=HX,
+                )
+            ).text
+            assert "Budget 40k" not in other
+        finally:
+            await cb.aclose()
+    finally:
+        await c.aclose()

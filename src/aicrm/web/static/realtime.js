@@ -310,6 +310,22 @@
     api.on(type, onEntityEvent);
   });
 
+  // -- AI insight cards ------------------------------------------------------------------------
+  // A container `<div data-insights-for="lead:5" hx-get="/insights/cards?…" hx-trigger="load,
+  // insights-refresh">` reloads when an ai_insight (or insight_updated) message names its record.
+
+  function onInsight(message) {
+    if (!message.entity_type || !message.entity_id || !window.htmx) return;
+    var key = message.entity_type + ":" + message.entity_id;
+    document.querySelectorAll('[data-insights-for="' + key + '"]').forEach(function (el) {
+      window.htmx.trigger(el, "insights-refresh");
+    });
+  }
+
+  ["ai_insight", "insight_updated"].forEach(function (type) {
+    api.on(type, onInsight);
+  });
+
   // -- start ----------------------------------------------------------------------------------
 
   if (!orgId || !userId || typeof WebSocket === "undefined") return;
