@@ -143,6 +143,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             worker = EmbeddedWorker(app.state.db, settings)
             await worker.start()
         app.state.worker = worker
+        if settings.AI_WARM:
+            from aicrm.ai.warm import warm_in_background
+
+            warm_in_background()
         try:
             yield
         finally:

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     AI_SCAN_EVERY: float = 3600.0
     # custom classifiers: default confidence floor when the held-out data cannot calibrate one
     AI_CONFIDENCE_FLOOR: float = 0.5
+    # load the embedding and text models in the background when the API starts, so the first
+    # request that needs them does not wait
+    AI_WARM: bool = True
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:
