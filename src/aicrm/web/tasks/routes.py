@@ -1,5 +1,6 @@
 """Tasks: the filtered list with quick completion, dependencies (blocked by / blocks), the task
-page with its comment thread."""
+page with its comment thread; auto-assignment (the plan is shown before a second click applies
+it) and the open bottlenecks and anomalies found by the pattern scans."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
+from aicrm.ai.workload import service as workload_service
+from aicrm.ai.workload.schemas import AutoAssignIn, PlanOut, Scope
 from aicrm.errors import AICRMError, Conflict
 from aicrm.kit.principal import Permission
 from aicrm.models import Task
@@ -185,8 +188,90 @@ async def tasks_page(
         scope=scope,
         form_values={"assignee_id": ctx.user_id, "priority": "medium", "status": "todo", **extra},
         form_errors={},
+        insights=await workload_service.workspace_insights(ctx.session, ctx.principal),
         **await _form_context(ctx),
         **context,
+    )
+
+
+# -- auto-assign and workspace insights ------------------------------------------------------
+# (declared before the /{task_id} routes, which would otherwise take these paths)
+
+
+def _scope(value: str | None) -> Scope:
+    return Scope.open if value == "open" else Scope.unassigned
+
+
+async def _plan_response(
+    ctx: Ctx, plan: PlanOut, *, notice: str | None = None, applied: bool = False
+) -> HTMLResponse:
+    return await partial(ctx, "tasks/_auto_assign.html", plan=plan, notice=notice, applied=applied)
+
+
+@router.get("/auto-assign")
+async def auto_assign_plan(ctx: WebCtx, scope: str = "unassigned") -> HTMLResponse:
+    """The plan for open tasks, shown in a dialog before anything changes."""
+    plan = await workload_service.auto_assign(
+        ctx.session,
+        ctx.principal,
+        ctx.principal.organization_id,
+        AutoAssignIn(scope=_scope(scope)),
+    )
+    return await _plan_response(ctx, plan)
+
+
+@router.post("/auto-assign")
+async def auto_assign_execute(ctx: WebCtx) -> Response:
+    """Apply the plan the user reviewed (its digest); a plan that changed meanwhile is shown
+    again instead of being applied."""
+    form = await form_data(ctx.request)
+    scope = _scope(form.get("scope"))
+
+    async def failed(exc: AICRMError) -> Response:
+        if isinstance(exc, Conflict) and isinstance(exc.extra.get("plan"), dict):
+            return await _plan_response(
+                ctx,
+                PlanOut.model_validate(exc.extra["plan"]),
+                notice="Tasks or people changed since you opened the plan. Here is the new "
+                "plan; nothing was assigned yet.",
+            )
+        return toast(HTMLResponse("", status_code=204), exc.message, "error")
+
+    on_error(ctx.request, failed)
+    ctx.require(Permission.write)
+    plan = await workload_service.auto_assign(
+        ctx.session,
+        ctx.principal,
+        ctx.principal.organization_id,
+        AutoAssignIn(scope=scope, execute=True, digest=form.get("digest") or None),
+    )
+    response = await _plan_response(ctx, plan, applied=True)
+    n = sum(1 for a in plan.assignments if a.assignee_id != a.previous_assignee_id)
+    trigger(response, tasksChanged=True, insightsChanged=True)
+    return toast(response, f"Assigned {n} task{'s' if n != 1 else ''}")
+
+
+@router.get("/insights")
+async def workspace_insights(ctx: WebCtx) -> HTMLResponse:
+    """The panel of open bottlenecks, anomalies and workload findings."""
+    items = await workload_service.workspace_insights(ctx.session, ctx.principal)
+    return await partial(ctx, "ai/_workspace_insights.html", insights=items)
+
+
+@router.post("/insights/scan")
+async def scan_now(ctx: WebCtx) -> Response:
+    """Run the pattern scans now and show the panel again."""
+    ctx.require(Permission.write)
+    result = await workload_service.optimize(
+        ctx.session, ctx.principal, ctx.principal.organization_id
+    )
+    items = await workload_service.workspace_insights(ctx.session, ctx.principal)
+    response = await partial(ctx, "ai/_workspace_insights.html", insights=items)
+    new = sum(1 for f in result.findings if f.new)
+    return toast(
+        response,
+        f"{new} new finding{'s' if new != 1 else ''}" if new else "Nothing new found",
+        "success" if new else "info",
     )
 
 
