@@ -93,6 +93,14 @@ async def _my_tasks(ctx: Ctx) -> dict[str, Any] | None:
     return {"items": items, "due": due, "open": open_mine}
 
 
+async def _workspace_insights(ctx: Ctx) -> list[dict[str, Any]] | None:
+    try:
+        from aicrm.ai.workload import service as workload
+    except ModuleNotFoundError:  # the AI engine is not part of this build
+        return None
+    return await workload.workspace_insights(ctx.session, ctx.principal, limit=6)
+
+
 async def _recent_activity(ctx: Ctx) -> list[dict[str, Any]] | None:
     if optional.activities is None:
         return None
@@ -159,6 +167,7 @@ async def dashboard(ctx: WebCtx) -> HTMLResponse:
         tasks=await _my_tasks(ctx),
         recent=await _recent_activity(ctx),
         my_leads=my_leads,
+        workspace_insights=await _workspace_insights(ctx),
         status_names=status_names,
         members=await ctx.members(),
     )
