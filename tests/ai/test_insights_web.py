@@ -62,12 +62,13 @@ async def test_record_cards_fragment_shows_current_insights_of_that_record(
     client: httpx.AsyncClient, base_url: str, db: Database
 ) -> None:
     a = await register(client)
-    lead = (await client.post("/api/v1/leads", json={"name": "Iris"}, headers=a.headers)).json()
+    # a company: nothing scores companies in the background, so the cards are the two stored here
+    lead = (await client.post("/api/v1/companies", json={"name": "Iris"}, headers=a.headers)).json()
     await store_insight(
         db,
         a.organization_id,
-        kind="lead_score",
-        entity_type="lead",
+        kind="churn_risk",
+        entity_type="company",
         entity_id=lead["id"],
         value=35,
         label="low",
@@ -75,8 +76,8 @@ async def test_record_cards_fragment_shows_current_insights_of_that_record(
     await store_insight(
         db,
         a.organization_id,
-        kind="lead_score",
-        entity_type="lead",
+        kind="churn_risk",
+        entity_type="company",
         entity_id=lead["id"],
         value=81,
         label="high",
@@ -87,7 +88,7 @@ async def test_record_cards_fragment_shows_current_insights_of_that_record(
         html = (
             await c.get(
                 "/insights/cards",
-                params={"entity_type": "lead", "entity_id": lead["id"]},
+                params={"entity_type": "company", "entity_id": lead["id"]},
                 headers=HX,
             )
         ).text
@@ -98,7 +99,7 @@ async def test_record_cards_fragment_shows_current_insights_of_that_record(
             other = (
                 await cb.get(
                     "/insights/cards",
-                    params={"entity_type": "lead", "entity_id": lead["id"]},
+                    params={"entity_type": "company", "entity_id": lead["id"]},
                     headers=HX,
                 )
             ).text

@@ -51,7 +51,7 @@ async def test_chat_tool_calls_come_back_parsed_and_tools_are_sent() -> None:
     assert path == "/v1/chat/completions"
     assert body["tools"][0]["function"]["name"] == "update_lead_status"
     assert body["model"] == "fake-model"
-    assert headers["Authorization"] == "Bearer sk-test"
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer sk-test"
 
 
 async def test_chat_retries_server_errors_then_succeeds() -> None:

@@ -208,7 +208,7 @@ async def test_preference_off_means_no_notification(client: httpx.AsyncClient) -
     )
     assert r.status_code == 200, r.text
     items = await wait_for(client, agent, _about(deal["id"], "deal.won"))
-    assert [i for i in items if i["entity_id"] == task["id"]] == []
+    assert [i for i in items if (i["entity_type"], i["entity_id"]) == ("task", task["id"])] == []
     assert items[0]["title"] == "Deal won: Probe deal"
     assert items[0]["link"] == f"/deals/{deal['id']}"
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from aicrm.kit.snapshot import jsonable
 from aicrm.models import AIModel, utcnow
 
-_CACHE: OrderedDict[int, Any] = OrderedDict()
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CACHE_SIZE = 64
 _LOCK = threading.Lock()
 
@@ -73,7 +73,7 @@ async def save(
     session.add(row)
     await session.flush()
     if estimator is not None:
-        _remember(row.id, estimator)
+        _remember(_key(row), estimator)
     return row
 
 
@@ -101,19 +101,26 @@ async def load_active(
     return row, estimator_for(row)
 
 
+def _key(row: AIModel) -> tuple[Any, ...]:
+    # Not the id alone: one process may serve two databases (tests run SQLite and PostgreSQL
+    # side by side) whose ids overlap; the training time to the microsecond tells them apart.
+    return (row.id, row.organization_id, row.kind, row.version, row.trained_at)
+
+
 def estimator_for(row: AIModel) -> Any:
+    key = _key(row)
     with _LOCK:
-        if row.id in _CACHE:
-            _CACHE.move_to_end(row.id)
-            return _CACHE[row.id]
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
     est = loads(row.blob or b"")
-    _remember(row.id, est)
+    _remember(key, est)
     return est
 
 
-def _remember(model_id: int, estimator: Any) -> None:
+def _remember(key: tuple[Any, ...], estimator: Any) -> None:
     with _LOCK:
-        _CACHE[model_id] = estimator
-        _CACHE.move_to_end(model_id)
+        _CACHE[key] = estimator
+        _CACHE.move_to_end(key)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
