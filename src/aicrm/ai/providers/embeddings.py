@@ -49,19 +49,30 @@ def _normalise(vectors: NDArray[Any]) -> Vectors:
     return v / norms
 
 
+_WL_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def wordllama_model(dim: int = 256) -> Any:
+    """The bundled wordllama model (weights from its own wheel, never downloaded), loaded once
+    per process and shared by the embeddings provider and the custom classifiers."""
+    with _WL_LOCK:
+        import wordllama
+        from wordllama import WordLlama
+
+        return WordLlama.load(
+            cache_dir=Path(wordllama.__file__).parent, disable_download=True, dim=dim
+        )
+
+
 class WordLlamaEmbedder:
     """wordllama's 256-dimension static token embeddings, weights from its own wheel."""
 
     name = "wordllama"
 
     def __init__(self, dim: int = 256) -> None:
-        import wordllama
-        from wordllama import WordLlama
-
         self.dim = dim
-        self._model = WordLlama.load(
-            cache_dir=Path(wordllama.__file__).parent, disable_download=True, dim=dim
-        )
+        self._model = wordllama_model(dim)
         self.model_name = "l2_supercat"
 
     def embed(self, texts: Sequence[str]) -> Vectors:
