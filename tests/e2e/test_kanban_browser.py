@@ -31,6 +31,8 @@ def test_create_and_drag_a_lead(base_url: str) -> None:
         expect(card).to_be_visible()
         expect(page.locator("#new-lead")).not_to_be_visible()
         expect(new_col.locator("[data-count]")).to_have_text("1")
+        # the AI score arrives a moment later and redraws the card: drag the card it becomes
+        expect(card.locator(".score")).to_be_visible()
 
         target = page.locator('[data-column="Qualified"] [data-cards]')
         with page.expect_response(

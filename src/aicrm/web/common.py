@@ -64,3 +64,11 @@ async def related_tasks(ctx: Ctx, **filters: Any) -> list[Any]:
 
 def can_write(ctx: Ctx) -> bool:
     return ctx.can(Permission.write)
+
+
+async def record_insights(ctx: Ctx, entity_type: str, entity_id: int) -> list[dict[str, Any]]:
+    """A record's current AI insights (dismissed ones hidden), for its insight cards."""
+    from aicrm.ai import insights
+
+    rows = await insights.current_for(ctx.session, ctx.principal, entity_type, entity_id)
+    return [insights.to_dict(r) for r in rows if r.status != "dismissed"]

@@ -8,15 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
+from aicrm.ai import insights
 from aicrm.contacts import service as contact_service
 from aicrm.deals import service as deal_service
 from aicrm.deals.repository import DealRepo, StageRepo
 from aicrm.deals.schemas import BoardColumn, DealCreate, DealUpdate
-from aicrm.errors import AICRMError, Invalid
+from aicrm.errors import AICRMError, Invalid, NotFound
 from aicrm.kit.principal import Permission
 from aicrm.leads import service as lead_service
-from aicrm.web import timeline
-from aicrm.web.common import contact_options, member_options, related_tasks
+from aicrm.web import optional, timeline
+from aicrm.web.common import contact_options, member_options, record_insights, related_tasks
 from aicrm.web.core import (
     Ctx,
     WebCtx,
@@ -33,6 +34,7 @@ from aicrm.web.forms import build, form_data, int_or_none, pick, split_tags
 from aicrm.web.session import set_flash
 
 router = APIRouter(prefix="/deals", route_class=WebRoute, include_in_schema=False)
+scoring = optional.service("ai.scoring")
 
 EDITABLE = (
     "name",
@@ -198,7 +200,14 @@ async def _summary(ctx: Ctx, deal_id: int) -> dict[str, Any]:
 
         company = await company_service.get(ctx.session, ctx.principal, out.company_id)
     lead = await lead_service.get(ctx.session, ctx.principal, out.lead_id) if out.lead_id else None
+    win = (
+        await insights.latest_by_entity(
+            ctx.session, ctx.principal, "win_probability", "deal", [out.id]
+        )
+    ).get(out.id)
     return {
+        "win": win if win is not None and win.status != "dismissed" else None,
+        "can_score": scoring is not None and out.status == "open",
         "deal": out,
         "stages": pipeline.stages,
         "stage": next((s for s in pipeline.stages if s.id == out.stage_id), None),
@@ -219,6 +228,7 @@ async def deal_page(ctx: WebCtx, deal_id: int) -> HTMLResponse:
         active="deals",
         tasks=await related_tasks(ctx, deal_id=deal_id),
         timeline=await timeline.load(ctx, "deal", deal_id),
+        insights=await record_insights(ctx, "deal", deal_id),
         stage_errors={},
         **context,
     )
@@ -309,6 +319,23 @@ async def change_stage(ctx: WebCtx, deal_id: int) -> Response:
     stage = next((s for s in context["stages"] if s.id == deal.stage_id), None)
     set_flash(response, f"Moved to {stage.name if stage else 'the new stage'}")
     return response
+
+
+@router.post("/{deal_id}/score")
+async def score_deal(ctx: WebCtx, deal_id: int) -> Response:
+    """The "Score now" button: the deal's win probability now, answered with its fresh insight
+    cards (and the summary out of band)."""
+    ctx.require(Permission.write)
+    if scoring is None:
+        raise NotFound("AI scoring is not installed")
+    result = await scoring.deal_win_probability(ctx.session, ctx.principal, deal_id)
+    response = await partial(
+        ctx,
+        "deals/_scored.html",
+        insights=await record_insights(ctx, "deal", deal_id),
+        **await _summary(ctx, deal_id),
+    )
+    return toast(response, f"Win probability {result.probability:.0%}")
 
 
 @router.post("/{deal_id}/delete")

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
-from aicrm.errors import AICRMError, Invalid
+from aicrm.errors import AICRMError, Invalid, NotFound
 from aicrm.kit.principal import Permission
 from aicrm.leads import service as lead_service
 from aicrm.leads.repository import LeadRepo
 from aicrm.leads.schemas import KanbanColumn, LeadCreate, LeadMove, LeadUpdate, Priority
 from aicrm.web import optional, timeline
-from aicrm.web.common import member_options, related_tasks
+from aicrm.web.common import member_options, record_insights, related_tasks
 from aicrm.web.core import (
     Ctx,
     WebCtx,
@@ -31,6 +31,7 @@ from aicrm.web.forms import build, form_data, int_or_none, pick, split_tags
 from aicrm.web.session import set_flash
 
 router = APIRouter(prefix="/leads", route_class=WebRoute, include_in_schema=False)
+scoring = optional.service("ai.scoring")
 
 PRIORITIES = [(p.value, p.value.title()) for p in Priority]
 EDITABLE = (
@@ -154,13 +155,18 @@ async def _summary(ctx: Ctx, lead_id: int) -> dict[str, Any]:
     out = (await lead_service.to_out(ctx.session, ctx.principal, [lead]))[0]
     statuses = await lead_service.statuses(ctx.session, ctx.principal)
     members = await ctx.members()
+    status_row = next((s for s in statuses if s.id == out.status_id), None)
+    closed = out.converted_at is not None or bool(
+        status_row and (status_row.is_won or status_row.is_lost)
+    )
     return {
         "lead": out,
-        "status_row": next((s for s in statuses if s.id == out.status_id), None),
+        "status_row": status_row,
         "statuses": statuses,
         "assignee": members.get(out.assignee_id) if out.assignee_id else None,
         "members": members,
         "can_convert": optional.deals is not None and out.converted_at is None,
+        "can_score": scoring is not None and not closed,
     }
 
 
@@ -190,6 +196,7 @@ async def lead_page(ctx: WebCtx, lead_id: int) -> HTMLResponse:
         active="leads",
         tasks=await related_tasks(ctx, lead_id=lead_id),
         timeline=await timeline.load(ctx, "lead", lead_id),
+        insights=await record_insights(ctx, "lead", lead_id),
         convert_errors={},
         **await _convert_context(ctx, lead),
         **context,
@@ -259,6 +266,23 @@ async def change_status(ctx: WebCtx, lead_id: int) -> Response:
     await lead_service.move(ctx.session, ctx.principal, lead_id, move)
     response = await partial(ctx, "leads/_summary.html", **await _summary(ctx, lead_id))
     return toast(response, f"Moved to {move.status}")
+
+
+@router.post("/{lead_id}/score")
+async def score_lead(ctx: WebCtx, lead_id: int) -> Response:
+    """The "Score now" button: score the lead, answer with its fresh insight cards (and the
+    summary, whose score badge changed, out of band)."""
+    ctx.require(Permission.write)
+    if scoring is None:
+        raise NotFound("AI scoring is not installed")
+    result = await scoring.qualify(ctx.session, ctx.principal, lead_id)
+    response = await partial(
+        ctx,
+        "leads/_scored.html",
+        insights=await record_insights(ctx, "lead", lead_id),
+        **await _summary(ctx, lead_id),
+    )
+    return toast(response, f"Scored {result.score}/100, {result.priority} priority")
 
 
 @router.post("/{lead_id}/delete")

@@ -209,14 +209,15 @@
       return false;
     }
     var list = toCol.querySelector("[data-cards]");
-    if (card && card.dataset.version === String(state.version) && card.parentNode === list &&
-        cardsOf(list).indexOf(card) === state.card_order) {
-      return false; // this board already shows it (e.g. the move was made here)
-    }
     var tpl = document.createElement("template");
     tpl.innerHTML = state.html.trim();
     var fresh = tpl.content.firstElementChild;
     if (!fresh) return false;
+    // an AI score is not an edit (the version stays): data-ai tells a new score apart
+    if (card && card.dataset.version === String(state.version) && card.parentNode === list &&
+        card.dataset.ai === fresh.dataset.ai && cardsOf(list).indexOf(card) === state.card_order) {
+      return false; // this board already shows it (e.g. the move was made here)
+    }
     var hadFocus = card && card.contains(document.activeElement);
     if (card) {
       var fromCol = card.closest("[data-column]");
