@@ -8,6 +8,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
+from aicrm.ai.customers import service as customer_ai
+from aicrm.ai.customers.deps import upgrade_for
+from aicrm.ai.customers.schemas import TaskFromAction
 from aicrm.companies import service as company_service
 from aicrm.contacts import service as contact_service
 from aicrm.contacts.repository import FILTERS, ContactRepo
@@ -29,6 +32,7 @@ from aicrm.web.core import (
     partial,
     redirect,
     toast,
+    trigger,
 )
 from aicrm.web.forms import build, form_data, int_or_none, pick, split_tags
 from aicrm.web.session import set_flash
@@ -390,3 +394,35 @@ async def delete_contact(ctx: WebCtx, contact_id: int) -> Response:
 @router.post("/{contact_id}/activities")
 async def add_activity(ctx: WebCtx, contact_id: int) -> Response:
     return await timeline.add(ctx, "contact", contact_id)
+
+
+async def _insights_card(ctx: Ctx, contact_id: int, *, refresh: bool = False) -> HTMLResponse:
+    ins = await customer_ai.customer_insights(
+        ctx.session,
+        ctx.principal,
+        contact_id,
+        refresh=refresh,
+        upgrade=upgrade_for(ctx.request, ctx.session),
+    )
+    response = await partial(ctx, "ai/_customer_card.html", ins=ins, contact_id=contact_id)
+    # new scores land on the contact (churn risk, lifetime value): the summary reloads
+    return trigger(response, **{"ai-scored": contact_id}) if ins.refreshed else response
+
+
+@router.get("/{contact_id}/insights")
+async def contact_insights(ctx: WebCtx, contact_id: int, refresh: bool = False) -> HTMLResponse:
+    """The AI insights card (loaded after the page; computed when stale)."""
+    return await _insights_card(ctx, contact_id, refresh=refresh)
+
+
+@router.post("/{contact_id}/insights/task")
+async def task_from_insight(ctx: WebCtx, contact_id: int) -> Response:
+    """Create the task the next best action (or an alternative) suggests."""
+    ctx.require(Permission.write)
+    form = await form_data(ctx.request)
+    option = int_or_none(form.get("option"), field="option") or 0
+    task = await customer_ai.task_from_action(
+        ctx.session, ctx.principal, contact_id, build(TaskFromAction, {"option": option})
+    )
+    response = await _insights_card(ctx, contact_id)
+    return toast(response, f"Task created: {task.title}")
