@@ -20,6 +20,7 @@ log = get_logger("aicrm.web")
 VENDOR_FILES = {
     "htmx.min.js": ("htmx.org", "dist/htmx.min.js"),
     "Sortable.min.js": ("sortablejs", "Sortable.min.js"),
+    "chart.umd.min.js": ("chart.js", "dist/chart.umd.min.js"),
 }
 
 AREAS = (
