@@ -4,8 +4,9 @@ For each database: load ten organizations with 1,000,000 contacts in one
 (bench/load_contacts.py), drive the production server with wrk (bench/http_contacts.py), then
 time the CSV import of 1,000,000 contacts (bench/import_csv.py), webhook deliveries/s
 (bench/webhooks.py) and automation runs/s (bench/automation.py); then jobs/s embedded and on
-Celery (bench/jobs.py) and websocket delivery latency with 1,000 clients (bench/websocket.py).
-PostgreSQL uses its own bench databases, created when missing. Prints one JSON document and
+Celery (bench/jobs.py) and websocket delivery latency with 1,000 clients (bench/websocket.py);
+then the AI engine (bench/ai*.py: embeddings/s and RSS, text analysis, custom classifiers on
+Banking77, lead scoring, churn, CLV, forecast backtest, workload planning). PostgreSQL uses its own bench databases, created when missing. Prints one JSON document and
 keeps it in bench/results/.
 
     .venv/bin/python bench/run_all.py
@@ -26,6 +27,16 @@ from typing import Any
 from common import RESULTS, ROOT, machine, rerun_command, write_json
 
 PY = sys.executable
+AI_BENCHES = (
+    "ai",
+    "ai_text",
+    "ai_classifiers",
+    "ai_scoring",
+    "ai_churn",
+    "ai_clv",
+    "ai_forecast",
+    "ai_workload",
+)
 
 
 def run_json(args: list[str], timeout: int) -> dict[str, Any]:
@@ -64,6 +75,7 @@ def main() -> None:
     parser.add_argument(
         "--skip-events", action="store_true", help="skip jobs, webhooks, automation, websocket"
     )
+    parser.add_argument("--skip-ai", action="store_true", help="skip the AI benchmarks")
     parser.add_argument(
         "--quiet-wait", type=int, default=120, help="max seconds to wait for a calm machine"
     )
@@ -108,6 +120,9 @@ def main() -> None:
         # jobs/s (embedded and Celery, each database) and websocket delivery latency
         report["results"]["jobs"] = run_json(["bench/jobs.py", "--dbs", args.dbs], timeout=1800)
         report["results"]["websocket"] = run_json(["bench/websocket.py"], timeout=900)
+    if not args.skip_ai:
+        for script in AI_BENCHES:
+            report["results"][script] = run_json([f"bench/{script}.py"], timeout=3600)
     report["finished_at"] = datetime.now(UTC).isoformat()
     report["command"] = rerun_command()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

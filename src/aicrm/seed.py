@@ -527,8 +527,8 @@ async def _contacts(ctx: _Ctx) -> None:
             ltv = 0.0
             if status == "customer":
                 ltv = rng.uniform(1_500, 25_000) * size_weight.get(company.size or "", 1)
-            elif status == "churned":
-                ltv = rng.uniform(500, 15_000)
+            elif status == "churned":  # what they spent before leaving: no hint of the label
+                ltv = rng.uniform(1_500, 25_000) * size_weight.get(company.size or "", 1)
             phone = ctx.phone(country, templates)
             title = rng.choice(words.TITLES)
             created = company.created_at + timedelta(days=rng.randint(0, 150))
@@ -552,7 +552,7 @@ async def _contacts(ctx: _Ctx) -> None:
                 country=country,
                 status=status,
                 lifetime_value=_money(round(ltv, -1)),
-                churn_risk=round(rng.uniform(0.02, 0.7), 2) if status == "customer" else None,
+                churn_risk=None,  # the churn model fills it in on the first start
                 owner_id=company.owner_id if rng.random() < 0.8 else rng.choice(ctx.sales()).id,
                 preferred_channel=_pick(rng, CHANNELS, CHANNEL_WEIGHTS),
                 timezone=tz,
@@ -572,8 +572,6 @@ async def _contacts(ctx: _Ctx) -> None:
                 ctx.tag("partner", contact, "contact")
             if title in ("CEO", "CTO", "CFO", "COO", "Founder") or title.startswith("VP"):
                 ctx.tag("decision-maker", contact, "contact")
-            if status == "churned" or (contact.churn_risk or 0) > 0.55:
-                ctx.tag("at-risk", contact, "contact")
     await ctx.add(rows)
     for person in ctx.contacts:
         assert person.company is not None
@@ -633,8 +631,9 @@ async def _leads(ctx: _Ctx, statuses: list[LeadStatus]) -> None:
                 status_id=status.id,
                 source=source,
                 value=_money(value),
-                quality_score=rng.randint(25, 97) if rng.random() < 0.6 else None,
-                priority=_pick(rng, ("low", "medium", "high"), (30, 45, 25)),
+                # score and priority are the AI's to set (scheduled scoring on the first start)
+                quality_score=None,
+                priority="medium",
                 requirements=rng.choice(words.REQUIREMENTS) if rng.random() < 0.5 else "",
                 timeline=rng.choice(words.TIMELINES) if rng.random() < 0.5 else None,
                 budget=_money(round(value * rng.uniform(0.8, 1.5), -2))
@@ -648,7 +647,7 @@ async def _leads(ctx: _Ctx, statuses: list[LeadStatus]) -> None:
             )
             lead.updated_at = created
             column.append(lead)
-            if lead.priority == "high" and status.name not in ("Won", "Lost"):
+            if value >= 90_000 and status.name not in ("Won", "Lost"):
                 ctx.tag("hot", lead, "lead")
             if source == "event" and rng.random() < 0.5:
                 ctx.tag("webinar", lead, "lead")
@@ -1107,10 +1106,14 @@ def _counts(ctx: _Ctx) -> dict[str, int]:
 
 
 async def run_seed(
-    *, seed: int = 42, if_empty: bool = False, database_url: str | None = None
+    *,
+    seed: int = 42,
+    if_empty: bool = False,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """Load the Northwind and Globex demo organizations; with `if_empty`, only into a database
-    without users."""
+    without users. Scores, churn risk, the forecast and findings are left to the AI: its
+    scheduled jobs compute them on the first start."""
     started = time.perf_counter()
     db = Database(url=database_url)
     try:

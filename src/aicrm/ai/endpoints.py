@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, status
 
 from aicrm.ai import insights, service
 from aicrm.ai.schemas import Accuracy, AIStatus, InsightOut, InsightStatus, Resolution
-from aicrm.auth.deps import Reader, Session, Writer
+from aicrm.auth.deps import Reader, Session, Writer, require
 from aicrm.db import TxRoute
+from aicrm.jobs import service as jobs_service
+from aicrm.jobs.schemas import JobOut
+from aicrm.kit.principal import Permission, Principal
 from aicrm.kit.schemas import Page
+
+Admin = Annotated[Principal, Depends(require(Permission.settings))]
 
 router = APIRouter(prefix="/api/v1/ai", tags=["ai"], route_class=TxRoute)
 
@@ -97,3 +102,11 @@ async def ai_accuracy(
     the outcome was known, scored (ROC-AUC, Brier, accuracy at 0.5 for probabilities; error
     for forecasts), overall, by month of prediction and by model version."""
     return await service.accuracy(session, principal, kind)
+
+
+@router.post("/refresh", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED)
+async def refresh(principal: Admin, session: Session) -> JobOut:
+    """Recompute every AI output of the organization now (train or keep its models, re-score
+    open leads, deals and customers, store today's forecast, run the pattern scans) instead of
+    waiting for the schedule; follow the returned job at `/api/v1/jobs/{id}`."""
+    return jobs_service.to_out(await service.queue_refresh(session, principal))

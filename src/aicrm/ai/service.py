@@ -24,6 +24,7 @@ from aicrm.ai.schemas import (
 )
 from aicrm.config import get_settings
 from aicrm.errors import Invalid
+from aicrm.jobs import enqueue
 from aicrm.kit.principal import Principal
 from aicrm.models import (
     AIClassifier,
@@ -32,6 +33,7 @@ from aicrm.models import (
     AuditLog,
     Contact,
     Deal,
+    Job,
     Lead,
     LeadStatus,
     utcnow,
@@ -393,3 +395,18 @@ async def accuracy(
         generated_at=utcnow(),
         kinds=[await ACCURACY[k](session, principal.organization_id) for k in chosen],
     )
+
+
+async def queue_refresh(session: AsyncSession, principal: Principal) -> Job:
+    """Queue `ai.refresh_organization` for the caller's organization."""
+    from aicrm.ai.jobs import REFRESH_ORGANIZATION
+
+    job = await enqueue(
+        session,
+        REFRESH_ORGANIZATION,
+        {"run": f"api-{utcnow().strftime('%Y%m%dT%H%M%S%f')}"},
+        organization_id=principal.organization_id,
+    )
+    assert job is not None  # no idempotency key: always queued
+    await session.flush()
+    return job
