@@ -156,7 +156,23 @@ def api_rss() -> dict[str, Any]:
         for name, method, path, body in calls:
             r = c.request(method, path, json=body) if body is not None else c.request(method, path)
             steps[name] = {"status": r.status_code, **rss_mb(proc.pid)}
-        time.sleep(3)  # let queued training jobs finish in the embedded worker
+        # the classifier trains in the embedded worker; then predict loads it in this process
+        clf = next(
+            (i for i in c.get("/api/v1/ai/classifiers").json()["items"] if i["name"] == "bench"),
+            None,
+        )
+        for _ in range(600):
+            if clf is None or clf["status"] in ("ready", "failed"):
+                break
+            time.sleep(0.1)
+            clf = c.get(f"/api/v1/ai/classifiers/{clf['id']}").json()
+        if clf is not None:
+            r = c.post(
+                f"/api/v1/ai/classifiers/{clf['id']}/predict",
+                json={"texts": ["refund my invoice please", "the login page shows an error"]},
+            )
+            steps["classifier_predict"] = {"status": r.status_code, **rss_mb(proc.pid)}
+        time.sleep(3)  # let the other queued jobs (scoring, scans) finish
         steps["after_jobs"] = rss_mb(proc.pid)
     finally:
         proc.terminate()
