@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import httpx
 import numpy as np
-import openai
 from numpy.typing import NDArray
 
 from aicrm.config import Settings, get_settings
@@ -133,6 +132,9 @@ class OpenAIEmbedder:
     ) -> None:
         if not base_url:
             raise EmbeddingError("AI_EMBEDDINGS=openai needs EMBEDDINGS_BASE_URL")
+        import openai  # only when configured: the SDK costs ~15 MB per process
+
+        self._openai = openai
         self._client = openai.OpenAI(
             base_url=base_url.rstrip("/"),
             api_key=api_key or "not-needed",
@@ -151,7 +153,7 @@ class OpenAIEmbedder:
             batch = [t or " " for t in items[i : i + self.BATCH]]
             try:
                 resp = self._client.embeddings.create(model=self.model, input=batch)
-            except openai.OpenAIError as exc:
+            except self._openai.OpenAIError as exc:
                 raise EmbeddingError(f"embeddings endpoint failed: {exc}") from exc
             if len(resp.data) != len(batch):
                 raise EmbeddingError("embeddings endpoint returned a different number of rows")

@@ -14,13 +14,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
-import openai
 
 from aicrm.config import Settings, get_settings
 from aicrm.logging import get_logger
+
+if TYPE_CHECKING:  # the SDK is imported only when an endpoint is configured (~15 MB)
+    import openai
 
 log = get_logger("aicrm.ai")
 Message = dict[str, Any]
@@ -105,6 +107,8 @@ class OpenAIChat:
         # one client per call: calls come from API, worker and Celery event loops alike, and an
         # httpx connection pool belongs to the loop that opened it
         http = httpx.AsyncClient(transport=self._transport) if self._transport else None
+        import openai
+
         return openai.AsyncOpenAI(
             base_url=self.base_url,
             api_key=self.api_key or "not-needed",
@@ -127,6 +131,8 @@ class OpenAIChat:
             extra["tool_choice"] = "auto"
         if max_tokens:
             extra["max_tokens"] = max_tokens
+        import openai
+
         try:
             async with self._client() as client:
                 resp = await client.chat.completions.create(

@@ -93,7 +93,7 @@ def summarize(text: str, max_sentences: int = 2) -> str | None:
 class Analyzer:
     def __init__(self, *, cache_dir: Path | None = None) -> None:
         started = time.perf_counter()
-        self.language = LanguageModel()
+        self.language = LanguageModel(cache_dir=cache_dir)
         loaded = time.perf_counter()
         self.intent: IntentModel = load_builtin(cache_dir)
         trained = time.perf_counter()
