@@ -16,7 +16,7 @@ from aicrm.kit.principal import Principal
 from aicrm.models import Base, Company, Lead, LeadStatus, Organization, Tag, Tagging
 
 BULK_CACHE_KIB = 192 * 1024
-_PLAIN_JSON_TEXT = re.compile(r"^[ !#-\[\]-~]*$")  # printable ASCII without " and \
+_PLAIN_JSON_TEXT = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII without " and \ (fullmatch)
 
 
 def _oldest(pairs: Iterable[Any]) -> dict[str, int]:
@@ -68,7 +68,7 @@ def _json(value: Any, proc: Any) -> Any:
     if not value:
         return "[]" if isinstance(value, list) else "{}"
     if isinstance(value, list) and all(
-        isinstance(v, str) and _PLAIN_JSON_TEXT.match(v) for v in value
+        isinstance(v, str) and _PLAIN_JSON_TEXT.fullmatch(v) for v in value
     ):
         return '["' + '", "'.join(value) + '"]'
     return proc(value)
