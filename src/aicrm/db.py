@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Request, Response
@@ -142,6 +143,20 @@ class Database:
         except BaseException:
             _release(session.sync_session)
             raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write session outside a request: committed when the block ends, rolled back when it
+        raises, closed either way."""
+        session = await self.session(write=True)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -348,19 +347,6 @@ class _Ctx:
     async def add(self, rows: Sequence[Base]) -> None:
         self.session.add_all(rows)
         await self.session.flush()
-
-
-@asynccontextmanager
-async def _transaction(db: Database) -> AsyncIterator[AsyncSession]:
-    session = await db.session(write=True)
-    try:
-        yield session
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
 
 
 def _pick(rng: random.Random, items: Sequence[T], weights: Sequence[float]) -> T:
@@ -1128,7 +1114,7 @@ async def run_seed(
 
         password_hash = hash_password(DEMO_PASSWORD)
         today = _today()
-        async with _transaction(db) as session:
+        async with db.transaction() as session:
             northwind = await _build(
                 session,
                 NORTHWIND,
@@ -1140,7 +1126,7 @@ async def run_seed(
             admin = northwind.users[DEMO_LOGIN["email"]]
             nw_org = northwind.org
             nw_counts = _counts(northwind)
-        async with _transaction(db) as session:
+        async with db.transaction() as session:
             admin = await session.get(User, admin.id) or admin
             globex = await _build(
                 session,
