@@ -48,8 +48,8 @@ class Server:
 
 
 def fresh_database(db: str | None, tmp: Path, name: str = "bench") -> str:
-    """A migrated empty database: SQLite in `tmp`, or the PostgreSQL database `db` emptied
-    (never `test` or `postgres`)."""
+    """A migrated empty database: SQLite in `tmp`, or the PostgreSQL database `db` (created when
+    missing, emptied when not; never `test` or `postgres`)."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -62,6 +62,7 @@ def fresh_database(db: str | None, tmp: Path, name: str = "bench") -> str:
         name = url.rsplit("/", 1)[-1].split("?", 1)[0]
         if name in ("test", "postgres", ""):
             raise SystemExit(f"refusing to use the database {name!r}")
+        asyncio.run(_ensure_pg_database(url))
 
         async def reset() -> None:
             engine = create_async_engine(url)
@@ -72,3 +73,20 @@ def fresh_database(db: str | None, tmp: Path, name: str = "bench") -> str:
 
         asyncio.run(reset())
     migrate.upgrade(url)
+    return url
+
+
+async def _ensure_pg_database(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    target = make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        exists = await conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        )
+        if not exists:
+            await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    await admin.dispose()

@@ -69,6 +69,7 @@ OPTIONAL_ENDPOINT_MODULES = (
     "aicrm.ai.customers.endpoints",
     "aicrm.ai.workload.endpoints",
     "aicrm.ai.forecast.endpoints",
+    "aicrm.assistant.endpoints",
 )
 
 
@@ -148,7 +149,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 
             warm_in_background()
         try:
-            yield
+            async with app.state.mcp.run():  # the MCP session manager's task group
+                yield
         finally:
             if worker is not None:
                 await worker.stop()
@@ -209,6 +211,9 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     from aicrm.web import mount as mount_web
 
     mount_web(app)
+    from aicrm.assistant.mcp import mount as mount_mcp
+
+    mount_mcp(app)  # MCP over streamable HTTP at /mcp (API key auth)
     if settings.CORS_ORIGINS:
         from fastapi.middleware.cors import CORSMiddleware
 

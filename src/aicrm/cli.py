@@ -254,6 +254,28 @@ def beat(
     )
 
 
+@app.command("mcp")
+def mcp_stdio(
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="AICRM_API_KEY",
+            show_default=False,
+            help="an organization API key (aicrm_…); prefer the AICRM_API_KEY variable",
+        ),
+    ] = None,
+) -> None:
+    """Serve the assistant's tools over MCP on stdin/stdout (Claude Desktop and other MCP
+    clients), as the organization of an API key with its scopes, on DATABASE_URL."""
+    if not api_key:
+        typer.echo("aicrm mcp: give an API key (--api-key or AICRM_API_KEY)", err=True)
+        raise typer.Exit(2)
+    from aicrm.assistant.mcp.server import run_stdio
+
+    raise typer.Exit(run_stdio(api_key))
+
+
 @app.command()
 def config() -> None:
     """Print the effective settings (secrets masked)."""

@@ -1,5 +1,6 @@
-"""A local HTTP server speaking the OpenAI wire format (`/v1/chat/completions`,
-`/v1/embeddings`), scripted per test: no hosted model is reachable from here."""
+"""A local HTTP server speaking the OpenAI wire format (`/v1/chat/completions` with tool_calls,
+`/v1/embeddings`), scripted per test: no hosted model is reachable from here. `script()` answers
+successive calls in order; `chat_bodies` and `tool_messages()` read what the client sent."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Handler = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+Body = dict[str, Any]
+Handler = Callable[[Body], tuple[int, Body]]
 
 
-def tool_call_reply(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> dict:
+def tool_call_reply(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> Body:
+    prefix, _, _ = call_id.rpartition("_")
+    return tool_calls_reply((name, arguments), prefix=prefix or "call")
+
+
+def tool_calls_reply(*calls: tuple[str, dict[str, Any]], prefix: str = "call") -> Body:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
@@ -29,10 +36,11 @@ def tool_call_reply(name: str, arguments: dict[str, Any], call_id: str = "call_1
                     "content": None,
                     "tool_calls": [
                         {
-                            "id": call_id,
+                            "id": f"{prefix}_{i}",
                             "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(arguments)},
+                            "function": {"name": name, "arguments": json.dumps(args)},
                         }
+                        for i, (name, args) in enumerate(calls, 1)
                     ],
                 },
             }
@@ -57,6 +65,10 @@ def text_reply(content: str) -> dict:
     }
 
 
+def error_reply(status: int = 500) -> tuple[int, Body]:
+    return status, {"error": {"message": "the model is down", "type": "server_error"}}
+
+
 def fake_embedding(text: str, dim: int = 8) -> list[float]:
     digest = hashlib.sha256(text.encode()).digest()
     return [b / 255 for b in digest[:dim]]
@@ -64,7 +76,7 @@ def fake_embedding(text: str, dim: int = 8) -> list[float]:
 
 class FakeOpenAI:
     def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.requests: list[tuple[str, Body, dict[str, str]]] = []
         self.chat: Handler = lambda body: (200, text_reply("hello"))
         self.embeddings: Handler = lambda body: (
             200,
@@ -78,6 +90,25 @@ class FakeOpenAI:
             },
         )
         self.url = ""
+
+    def script(self, *replies: Body | tuple[int, Body]) -> None:
+        """Answer the next calls with these replies in order (then repeat the last one)."""
+        queue = list(replies)
+
+        def next_reply(body: Body) -> tuple[int, Body]:
+            item = queue.pop(0) if len(queue) > 1 else queue[0]
+            return item if isinstance(item, tuple) else (200, item)
+
+        self.chat = next_reply
+
+    @property
+    def chat_bodies(self) -> list[Body]:
+        return [b for p, b, _ in self.requests if p.endswith("/chat/completions")]
+
+    def tool_messages(self, index: int = -1) -> list[Body]:
+        """The tool results the client sent in one request (default: the last)."""
+        body = self.chat_bodies[index]
+        return [m for m in body["messages"] if m.get("role") == "tool"]
 
 
 @contextmanager

@@ -46,6 +46,8 @@ JOB_MODULES = (
     "aicrm.ai.customers.jobs",
     "aicrm.ai.workload.jobs",
     "aicrm.ai.forecast.jobs",
+    "aicrm.assistant.jobs",
+    "aicrm.assistant.toolset",  # the tools + the follow-up sequence stop-on-reply consumer
 )
 
 

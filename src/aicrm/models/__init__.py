@@ -6,6 +6,9 @@ from aicrm.models.ai_classifier_example import AIClassifierExample
 from aicrm.models.ai_insight import AIInsight
 from aicrm.models.ai_model import AIModel
 from aicrm.models.api_key import ApiKey
+from aicrm.models.assistant_action import AssistantAction
+from aicrm.models.assistant_conversation import AssistantConversation
+from aicrm.models.assistant_message import AssistantMessage
 from aicrm.models.audit_log import AuditLog
 from aicrm.models.automation_rule import AutomationRule
 from aicrm.models.automation_run import AutomationRun
@@ -55,6 +58,9 @@ __all__ = [
     "AutomationRule",
     "Activity",
     "ApiKey",
+    "AssistantAction",
+    "AssistantConversation",
+    "AssistantMessage",
     "AuditLog",
     "Base",
     "Company",

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aicrm.models.base import Base, IdType, OrgScoped, UTCDateTime
+from aicrm.models.name_keys import after_first_word
 
 
 class Company(OrgScoped, Base):
@@ -37,3 +38,7 @@ class Company(OrgScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     merged_into_id: Mapped[int | None] = mapped_column(IdType, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# a later word of the name as an index range scan (see aicrm.models.name_keys)
+Index("ix_company_org_name_rest", Company.organization_id, after_first_word(Company.name_key))

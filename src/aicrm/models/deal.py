@@ -4,16 +4,23 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from aicrm.kit.text import fold
 from aicrm.models.base import Base, IdType, OrgScoped, UTCDateTime
+from aicrm.models.name_keys import after_first_word, name_key_default
 
 
 class Deal(OrgScoped, Base):
     __tablename__ = "deal"
-    __table_args__ = (Index("ix_deal_board", "organization_id", "stage_id", "card_order"),)
+    __table_args__ = (
+        Index("ix_deal_board", "organization_id", "stage_id", "card_order"),
+        Index("ix_deal_org_name_key", "organization_id", "name_key"),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
+    # fold(name), kept on every write: the assistant's name lookups are index range scans
+    name_key: Mapped[str] = mapped_column(String(200), default=name_key_default, server_default="")
     pipeline_id: Mapped[int] = mapped_column(IdType, ForeignKey("pipeline.id", ondelete="RESTRICT"))
     stage_id: Mapped[int] = mapped_column(
         IdType, ForeignKey("pipeline_stage.id", ondelete="RESTRICT")
@@ -40,3 +47,12 @@ class Deal(OrgScoped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, value: str) -> str:
+        self.name_key = fold(value)
+        return value
+
+
+# a later word of the name as an index range scan (see aicrm.models.name_keys)
+Index("ix_deal_org_name_rest", Deal.organization_id, after_first_word(Deal.name_key))
