@@ -1,7 +1,7 @@
 """The offline engine's evaluation: realistic commands with the expected plan, run against the
 demo data (`aicrm.seed.run_seed`) at a fixed "now".
 
-Data: `data/commands.jsonl` (the tuned set: 175 commands written before the engine, 80 more
+Data: `data/commands.jsonl` (the tuned set: 175 commands written before the engine, 83 more
 written after it), `data/holdout.jsonl` (held out: written with the first 175, before the
 engine, never used to tune it) and `data/holdout_late.jsonl` (held out, written after the
 engine, never used to tune it). One case per line:

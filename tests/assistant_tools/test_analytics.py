@@ -51,6 +51,15 @@ def test_periods_are_calendar_periods_in_the_zone() -> None:
     assert window("today", NOW, NY).start == utc("2026-12-10T05:00")
     assert window("this_year", NOW, NY).end == utc("2027-01-01T05:00")
     assert window("all_time", NOW, NY).start is None
+    # ahead, for what is expected to close
+    w = window("next_quarter", NOW, NY)
+    assert (w.first_day.isoformat(), w.last_day.isoformat(), w.label) == (  # type: ignore[union-attr]
+        "2027-01-01",
+        "2027-03-31",
+        "next quarter (Q1 2027)",
+    )
+    assert window("next_month", NOW, NY).label == "next month (January 2027)"
+    assert window("next_week", NOW, NY).start == utc("2026-12-14T05:00")
 
 
 async def test_analytics_numbers(client: httpx.AsyncClient, db: Database) -> None:
@@ -114,6 +123,8 @@ async def test_analytics_numbers(client: httpx.AsyncClient, db: Database) -> Non
     r = await run("analytics", metric="pipeline_value", period="this_quarter")
     assert (r.data["count"], r.data["amount"], r.data["weighted_amount"]) == (1, 10000.0, 5000.0)
     assert r.data["without_close_date"] == 1
+    r = await run("analytics", metric="top_deals", period="next_quarter")
+    assert [d["name"] for d in r.data["deals"]] == ["O2"]
     r = await run("analytics", metric="top_deals", limit=2)
     assert [d["name"] for d in r.data["deals"]] == ["O2", "O1"]
     r = await run("analytics", metric="deals_by_stage")

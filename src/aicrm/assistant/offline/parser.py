@@ -452,6 +452,10 @@ def _record_slot(
 # analytics -----------------------------------------------------------------------------------
 
 _Q = r"(?:how many|how much|what(?:'s| is| are| was| were)?|which|total|show|list|give|tell|count|number of|sum)"
+# "deals closing this month", "opportunities expected to close next quarter": open deals by their
+# expected close date (not "did we close", which is about won deals)
+_CLOSING = r"(?:closing|(?:expected|due|set|scheduled|going|likely) to close)\b"
+
 METRICS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
@@ -480,6 +484,18 @@ METRICS: list[tuple[re.Pattern[str], str]] = [
             re.I,
         ),
         "conversion_rate",
+    ),
+    (
+        re.compile(r"\b(?:how much|worth|value|total)\b.*" + _CLOSING, re.I),
+        "pipeline_value",
+    ),
+    (
+        re.compile(
+            r"\b(?:deals?|opportunities|opps)\s+(?:that\s+|which\s+)?(?:are\s+)?"
+            r"(?:close (?:this|next|in|before|by)\b|" + _CLOSING + ")",
+            re.I,
+        ),
+        "top_deals",
     ),
     (
         re.compile(
@@ -559,6 +575,8 @@ async def i_analytics(env: Env, s: str) -> Draft | None:
     question = bool(re.match(rf"^{_Q}\b", low)) or "?" in env.text
     if metric is None:
         period_probe, _ = take_period(low)
+        if period_probe and period_probe.startswith("next_"):
+            period_probe = None  # won, lost and new are counted in the past, not next month
         if re.search(
             r"\bdeals?\b|\brevenue\b|\bsales\b|\bwhat did (?:we|\w+) (?:win|close|lose)\b", low
         ) and (question or period_probe):
@@ -588,6 +606,8 @@ async def i_analytics(env: Env, s: str) -> Draft | None:
     if period and metric not in ("leads_by_status", "deals_by_stage", "overdue_tasks", "forecast"):
         args["period"] = period
     if metric == "top_deals":
+        if period and re.search(_CLOSING, low):
+            args["limit"] = 10  # a list of what closes when, not a podium
         m = re.search(r"\btop\s*(\d{1,2})\b|\b(\d{1,2})\s+(?:biggest|largest|best)\b", low)
         if m:
             args["limit"] = int(m.group(1) or m.group(2))
@@ -1869,7 +1889,7 @@ _TASKISH = re.compile(
 )
 _BULK_TEXT = (
     "I can't change or delete records in bulk from the chat; I work on one record at a time "
-    "(use the list pages' bulk actions for many)."
+    "(a CSV import can update many records at once)."
 )
 
 

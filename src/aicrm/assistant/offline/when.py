@@ -420,10 +420,13 @@ PERIODS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\btoday\b", re.I), "today"),
     (re.compile(r"\bthis week\b|\bso far this week\b", re.I), "this_week"),
     (re.compile(r"\blast week\b|\bprevious week\b", re.I), "last_week"),
+    (re.compile(r"\bnext week\b|\bcoming week\b", re.I), "next_week"),
     (re.compile(r"\bthis month\b|\bmonth to date\b|\bmtd\b", re.I), "this_month"),
     (re.compile(r"\blast month\b|\bprevious month\b", re.I), "last_month"),
+    (re.compile(r"\bnext month\b|\bcoming month\b", re.I), "next_month"),
     (re.compile(r"\bthis quarter\b|\bquarter to date\b|\bqtd\b|\bthis q\b", re.I), "this_quarter"),
     (re.compile(r"\blast quarter\b|\bprevious quarter\b|\blast q\b", re.I), "last_quarter"),
+    (re.compile(r"\bnext quarter\b|\bcoming quarter\b|\bnext q\b", re.I), "next_quarter"),
     (re.compile(r"\bthis year\b|\byear to date\b|\bytd\b|\bso far this year\b", re.I), "this_year"),
     (re.compile(r"\blast year\b|\bprevious year\b", re.I), "last_year"),
 ]

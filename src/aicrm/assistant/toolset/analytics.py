@@ -44,10 +44,13 @@ Period = Literal[
     "today",
     "this_week",
     "last_week",
+    "next_week",
     "this_month",
     "last_month",
+    "next_month",
     "this_quarter",
     "last_quarter",
+    "next_quarter",
     "this_year",
     "last_year",
     "last_7_days",
@@ -134,22 +137,20 @@ def window(name: str, now: datetime, tz: ZoneInfo) -> Window:
         )
     if name == "today":
         return span(today, today + timedelta(days=1), f"today ({today:%a %-d %b %Y})")
-    if name in ("this_week", "last_week"):
+    if name in ("this_week", "last_week", "next_week"):
         monday = today - timedelta(days=today.weekday())
-        if name == "last_week":
-            monday -= timedelta(days=7)
+        monday += timedelta(days={"last_week": -7, "next_week": 7}.get(name, 0))
         sunday = monday + timedelta(days=6)
         words = name.replace("_", " ")
         return span(
             monday, monday + timedelta(days=7), f"{words} ({monday:%-d %b}–{sunday:%-d %b %Y})"
         )
-    if name in ("this_month", "last_month"):
-        first = _month_start(today, -1 if name == "last_month" else 0)
+    if name in ("this_month", "last_month", "next_month"):
+        first = _month_start(today, {"last_month": -1, "next_month": 1}.get(name, 0))
         return span(first, _month_start(first, 1), f"{name.replace('_', ' ')} ({first:%B %Y})")
-    if name in ("this_quarter", "last_quarter"):
+    if name in ("this_quarter", "last_quarter", "next_quarter"):
         q_first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        if name == "last_quarter":
-            q_first = _month_start(q_first, -3)
+        q_first = _month_start(q_first, {"last_quarter": -3, "next_quarter": 3}.get(name, 0))
         q = (q_first.month - 1) // 3 + 1
         return span(
             q_first, _month_start(q_first, 3), f"{name.replace('_', ' ')} (Q{q} {q_first.year})"
