@@ -184,6 +184,10 @@ async def test_api_keys_scoped_hashed_revocable(client: httpx.AsyncClient) -> No
     ).status_code == 404
     agent = await member(client, owner, "agent")
     assert (await client.get("/api/v1/api-keys", headers=agent.headers)).status_code == 403
+    # an access token is no API key, even while it sits in the credential cache
+    token = owner.headers["Authorization"].removeprefix("Bearer ")
+    assert (await client.get("/api/v1/contacts", headers=owner.headers)).status_code == 200
+    assert (await client.get("/api/v1/contacts", headers={"X-API-Key": token})).status_code == 401
 
 
 async def test_password_reset_through_outbox(client: httpx.AsyncClient, live_server) -> None:  # noqa: ANN001

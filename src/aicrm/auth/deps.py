@@ -41,9 +41,12 @@ async def principal_for(
 ) -> Principal:
     """The principal behind an access token or an API key (by its prefix unless `api_key` says),
     cached for a few seconds."""
+    is_key = api_key if api_key is not None else credential.startswith(API_KEY_PREFIX)
     principal = cache.get(credential)
+    if principal is not None and (principal.api_key_id is not None) != is_key:
+        principal = None  # cached as the other kind: a token is no API key, nor the reverse
     if principal is None:
-        if api_key if api_key is not None else credential.startswith(API_KEY_PREFIX):
+        if is_key:
             principal = await service.principal_from_api_key(session, credential)
         else:
             principal = await service.principal_from_access_token(session, credential)
