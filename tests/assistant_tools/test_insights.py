@@ -98,6 +98,15 @@ async def test_summarize_history_is_facts_from_the_timeline(
 
     short = await run("summarize_history", entity="lead", record=x["id"], limit=2)
     assert short.data["count"] == 2 and short.data["more"] is True
+    # a sentence the latest list quotes is not repeated among the key points
+    y = await lead(client, acc, "Quincy Quoted")
+    await activity(
+        client, acc, "call", lead_id=y["id"], body="Discussed pricing. She wants a demo."
+    )
+    await activity(client, acc, "note", lead_id=y["id"], body="Budget owner sits in finance.")
+    r = await run("summarize_history", entity="lead", record=y["id"])
+    assert r.summary.count("Discussed pricing") == 1, r.summary
+    assert "She wants a demo" in r.data["key_points"], r.summary
     empty_lead = await lead(client, acc, "Nora Nothing")
     r = await run("summarize_history", entity="lead", record=empty_lead["id"])
     assert r.summary == f"Lead Nora Nothing (#{empty_lead['id']}) has no activities yet."

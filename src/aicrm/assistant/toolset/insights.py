@@ -80,6 +80,15 @@ class HistoryArgs(ToolArgs):
     limit: int = Field(default=20, ge=1, le=200, description="How many recent activities")
 
 
+def _unquoted(body: str, quoted: set[str]) -> str:
+    """`body` without the sentences the summary already quotes."""
+    rest = body.strip()
+    for text in quoted:
+        if text and rest.startswith(text):
+            rest = rest[len(text) :].lstrip(" .;:-\n")
+    return rest
+
+
 def _first_sentence(text: str) -> str:
     parts = offline.sentences(text)
     first = parts[0] if parts else text.strip()
@@ -128,11 +137,14 @@ async def summarize_history(ctx: ToolContext, args: HistoryArgs) -> ToolResult:
             }
         )
     latest = []
+    quoted: set[str] = set()
     for a in rows[:3]:
         kind = f"{a.direction.value} {a.type.value}" if a.direction else a.type.value
         text = a.subject or _first_sentence(a.body) or "(no text)"
+        quoted.add(text.strip())
         latest.append(f"{a.occurred_at.astimezone(tz):%-d %b %Y} {kind}: “{text}”")
-    bodies = [a.body for a in reversed(rows) if a.body and a.body.strip()]
+    # key points come from what the latest list has not already quoted
+    bodies = [rest for a in reversed(rows) if a.body and (rest := _unquoted(a.body, quoted))]
     key_points = offline.summarize(bodies, max_sentences=3) if bodies else ""
     replies = [a for a in rows if a.direction and a.direction.value == "inbound"]
     facts = [
