@@ -125,6 +125,8 @@ async def test_analytics_numbers(client: httpx.AsyncClient, db: Database) -> Non
     assert r.data["without_close_date"] == 1
     r = await run("analytics", metric="top_deals", period="next_quarter")
     assert [d["name"] for d in r.data["deals"]] == ["O2"]
+    assert r.summary.startswith("Open deals expected to close next quarter (Q1 2027)")
+    assert "closes 1 Feb" in r.summary
     r = await run("analytics", metric="top_deals", limit=2)
     assert [d["name"] for d in r.data["deals"]] == ["O2", "O1"]
     r = await run("analytics", metric="deals_by_stage")

@@ -596,15 +596,17 @@ async def top_deals(q: Q, w: Window, args: AnalyticsArgs) -> ToolResult:
     ]
     lines = [
         f"{d['name']} (#{d['id']}): {q.fmt(d['amount'], d['currency'])}, {d['stage']}"
-        for d in items
+        + (f", closes {close:%-d %b}" if dated and close else "")
+        for d, (*_, close) in zip(items, rows, strict=True)
     ]
     scope = f" expected to close {w.label}" if dated else ""
     whose = f" of {q.owner_name}" if q.owner_name else ""
-    text = (
-        f"The biggest open deals{whose}{scope}: {c.joined(lines, limit=limit)}."
-        if items
-        else f"No open deals{whose}{scope}."
-    )
+    if not items:
+        text = f"No open deals{whose}{scope}."
+    elif dated:  # "deals closing this month": what closes when, the biggest first
+        text = f"Open deals{whose}{scope}, the biggest first: {c.joined(lines, limit=limit)}."
+    else:
+        text = f"The biggest open deals{whose}: {c.joined(lines, limit=limit)}."
     return ToolResult("ok", summary=text, data={"deals": items, "currency": q.currency})
 
 

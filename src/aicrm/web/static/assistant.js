@@ -338,6 +338,7 @@
     m.li.appendChild(box);
     m.question = { box: box, data: q };
     if (!active) box.classList.add("asst-answered");
+    else scrollDown(true); // the choices are what the user acts on next: keep them in view
   }
 
   // the reply's text numbers the options for clients without buttons; here the buttons say it
@@ -400,7 +401,7 @@
   }
 
   function summary(m) {
-    var parts = [m.text];
+    var parts = [m.bubble.hidden ? "" : m.bubble.textContent]; // as shown (options are read below)
     if (m.actions.length) {
       parts.push(m.actions.map(function (a) {
         return (OP_WORDS[a.op] || "Changed") + " " + humanType(a.entity_type) + ": " + cardLabel(a) + (a.undone ? " (undone)" : "") + ".";
