@@ -225,7 +225,8 @@ def test_the_conversation_survives_a_reload(base_url: str) -> None:
 
     user = make_user(base_url, org="Panel Memory Co", full_name="Mo Memory")
     other = make_user(base_url, org="Panel Other Co", full_name="Oz Other")
-    _lead(base_url, user, name="Remembered Lead", company="Memory Ltd", value=4000)
+    for name in ("Remembered Lead", "Recalled Lead", "Retained Lead"):
+        _lead(base_url, user, name=name, company="Memory Ltd", value=4000)
     with signed_in_page(base_url, user["email"]) as page:
         page.goto(f"{base_url}/leads")
         page.locator("[data-asst-toggle]").click()
@@ -238,6 +239,10 @@ def test_the_conversation_survives_a_reload(base_url: str) -> None:
         expect(panel.locator(".asst-chip").first).to_be_hidden()
         _send(page, "add a lead Kim Keep from Keep Co, 12k")
         expect(_reply(page, 1).locator(".asst-card")).to_have_count(1, timeout=REPLY_MS)
+        # an answer listing records reads as a list
+        _send(page, "find leads from Memory Ltd")
+        expect(_reply(page, 2).locator(".asst-list li")).to_have_count(3, timeout=REPLY_MS)
+        expect(_reply(page, 2).locator(".asst-list-head")).to_have_text("Found 3 leads:")
         session = page.evaluate(
             "Object.keys(sessionStorage).filter(k => k.endsWith(':session'))"
             ".map(k => sessionStorage.getItem(k))[0]"
@@ -247,14 +252,15 @@ def test_the_conversation_survives_a_reload(base_url: str) -> None:
         # a reload (and another page) keeps the panel open with the same conversation
         page.reload()
         expect(panel).to_be_visible()
-        expect(panel.locator(".asst-user")).to_have_count(2)
+        expect(panel.locator(".asst-user")).to_have_count(3)
         expect(panel.locator(".asst-user").first).to_contain_text("pipeline worth")
+        expect(_reply(page, 2).locator(".asst-list li")).to_have_count(3)
         expect(panel.locator(".asst-card")).to_have_count(1)
         expect(panel.locator(".asst-card")).to_contain_text("Kim Keep")
         expect(panel.locator(".asst-card .asst-undo")).to_have_count(1)
         page.goto(f"{base_url}/contacts")
         expect(panel).to_be_visible()
-        expect(panel.locator(".asst-user")).to_have_count(2)
+        expect(panel.locator(".asst-user")).to_have_count(3)
 
         # the conversation is this user's: another organization's user with the same
         # session id sees none of it
@@ -272,7 +278,7 @@ def test_the_conversation_survives_a_reload(base_url: str) -> None:
             headers=user["headers"],
             timeout=30,
         )
-        assert len(r.json()["messages"]) == 4
+        assert len(r.json()["messages"]) == 6
 
         # "New conversation" starts over
         with page.expect_response(lambda r: r.url.endswith("/api/v1/chat/clear")) as cleared:

@@ -393,6 +393,7 @@
   function finish(m, msg) {
     if (!msg) return;
     if (typeof msg.content === "string" && msg.content && msg.content.trim() !== m.text.trim()) setText(m, msg.content);
+    listify(m, msg);
     (msg.actions || []).forEach(function (a) { addAction(m, a, true); });
     if (msg.awaiting || msg.question || (msg.options && msg.options.length)) {
       if (!m.question) setQuestion(m, msg, true);
@@ -400,8 +401,28 @@
     if (msg.id !== undefined) m.li.dataset.id = msg.id;
   }
 
+  // an answer that lists records ("Found 4 leads: A; B; C; D.") reads better as a list; only the
+  // tools that word their results that way, and only when the whole reply has that one shape
+  var LISTING_TOOLS = { analytics: true, search_records: true };
+  function listify(m, msg) {
+    var calls = (msg && msg.tool_calls) || [];
+    if (calls.length !== 1 || !LISTING_TOOLS[calls[0].name] || m.text.indexOf("\n") !== -1) return;
+    var text = m.text.trim();
+    var colon = text.indexOf(": ");
+    if (colon < 1) return;
+    var items = text.slice(colon + 2).replace(/\.$/, "").split("; ");
+    if (items.length < 3) return;
+    m.bubble.textContent = "";
+    m.bubble.appendChild(el("p", "asst-list-head", text.slice(0, colon + 1)));
+    var ul = el("ul", "asst-list");
+    items.forEach(function (item) { ul.appendChild(el("li", "", item)); });
+    m.bubble.appendChild(ul);
+    m.listed = true;
+  }
+
   function summary(m) {
-    var parts = [m.bubble.hidden ? "" : m.bubble.textContent]; // as shown (options are read below)
+    // as shown (options are read below; a listed reply reads as its text)
+    var parts = [m.bubble.hidden ? "" : m.listed ? m.text : m.bubble.textContent];
     if (m.actions.length) {
       parts.push(m.actions.map(function (a) {
         return (OP_WORDS[a.op] || "Changed") + " " + humanType(a.entity_type) + ": " + cardLabel(a) + (a.undone ? " (undone)" : "") + ".";
@@ -436,6 +457,7 @@
       if (msg.role !== "assistant") return;
       var m = botMessage();
       setText(m, msg.content || "");
+      listify(m, msg);
       (msg.actions || []).forEach(function (a) { addAction(m, a); });
       var open = i === messages.length - 1 && !!msg.awaiting;
       if (msg.awaiting || msg.question || (msg.options && msg.options.length)) setQuestion(m, msg, open);
@@ -575,6 +597,7 @@
         throw Object.assign(new Error(problemText(problem, res.status)), { shown: false });
       }
       await readEvents(res, function (name, data) {
+        var stick = nearBottom(); // follow the reply if the reader was at the bottom before it grew
         m.li.classList.remove("asst-pending");
         m.bubble.removeAttribute("aria-label");
         data = data || {};
@@ -597,7 +620,7 @@
           if (!m.text) m.bubble.hidden = true;
           errorMessage(m, problemText(data, data.status), text);
         }
-        scrollDown();
+        scrollDown(stick);
       });
       if (!ended) throw new Error("The reply was cut off before it finished. Please try again.");
       if (!failed) {
