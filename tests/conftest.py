@@ -27,6 +27,8 @@ os.environ["JOB_POLL_SECONDS"] = "0.2"
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
+from aicrm.config import get_settings  # noqa: E402
+from aicrm.db import Database  # noqa: E402
 from tests.fixtures.server import LiveServer, prepare_database  # noqa: E402
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -70,3 +72,14 @@ async def client(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def base_url(live_server: LiveServer) -> str:
     return live_server.url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A database handle of the test's own (rows the API does not show, what a request wrote);
+    a package's conftest may define its own `db`."""
+    database = Database(get_settings(), url=database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()

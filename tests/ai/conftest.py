@@ -4,26 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from aicrm.ai import insights
-from aicrm.config import get_settings
 from aicrm.db import Database
 from aicrm.kit.principal import system_principal
 from tests.fixtures.factories import Account
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(get_settings(), url=database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def store_insight(db: Database, organization_id: int, **fields: Any) -> int:

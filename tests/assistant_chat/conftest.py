@@ -6,24 +6,13 @@ call — LLM_BASE_URL — are switched for one test and back)."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from aicrm.ai.providers import llm
 from aicrm.config import get_settings
-from aicrm.db import Database
 from tests.ai.fake_openai import FakeOpenAI, serve
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(get_settings(), url=database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
 
 LLM_ENV = {
     "LLM_MODEL": "fake-model",

@@ -5,7 +5,7 @@ server (aiosmtpd)."""
 from __future__ import annotations
 
 import email
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -13,18 +13,7 @@ from typing import Any
 
 import pytest
 
-from aicrm.config import get_settings
-from aicrm.db import Database
 from tests.fixtures.server import free_port
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(get_settings(), url=database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @dataclass

@@ -43,12 +43,6 @@ def _postgresql(element: after_first_word, compiler: Any, **kw: Any) -> str:
     return _render(element, compiler, "strpos", **kw)
 
 
-def after_first_word_sql(dialect: str, column: str = "name_key") -> str:
-    """The same expression as DDL text (migrations)."""
-    find = "instr" if dialect == "sqlite" else "strpos"
-    return f"substr({column}, {find}({column}, ' ') + 1)"
-
-
 def name_key_default(context: Any) -> str:
     """Column default for Core inserts that give a name but no key."""
     return fold(context.get_current_parameters().get("name"))

@@ -132,10 +132,6 @@ def cap_first(s: str) -> str:
     return s[:1].upper() + s[1:] if s else s
 
 
-def words_re(words: list[str]) -> str:
-    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-
-
 # -- the plan's state --------------------------------------------------------------------------
 
 
