@@ -226,6 +226,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_assistant_action_conversation", ["conversation_id", "id"], unique=False
         )
+        # pruning messages sets their actions' message_id to NULL: found by this index
+        batch_op.create_index("ix_assistant_action_message", ["message_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_assistant_action_organization_id"), ["organization_id"], unique=False
         )
@@ -234,6 +236,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("assistant_action", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_assistant_action_organization_id"))
+        batch_op.drop_index("ix_assistant_action_message")
         batch_op.drop_index("ix_assistant_action_conversation")
 
     op.drop_table("assistant_action")

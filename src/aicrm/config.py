@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     LLM_TIMEOUT_SECONDS: float = 30.0
     LLM_MAX_RETRIES: int = 2
     # chat assistant: messages kept per conversation (older ones are pruned)
-    ASSISTANT_MEMORY_MESSAGES: int = 40
+    ASSISTANT_MEMORY_MESSAGES: int = Field(default=40, ge=2)
     # predictions: below this many closed outcomes an organization is scored by cold-start rules
     AI_MIN_OUTCOMES: int = 40
     # how often models are retrained and the pattern scans run (seconds; 0 turns them off)

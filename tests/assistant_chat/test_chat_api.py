@@ -42,6 +42,9 @@ async def test_a_queued_command_is_run_and_polled_to_its_reply(client: httpx.Asy
     assert [c["name"] for c in msg["tool_calls"]] == ["update_lead_status"]
     r = await client.get(f"/api/v1/leads/{jane['id']}", headers=owner.headers)
     assert r.json()["status"] == "Qualified"
+    # the jobs page (administrators) names the reply but does not carry the user's conversation
+    r = await client.get(f"/api/v1/jobs/{accepted['task_id']}", headers=owner.headers)
+    assert r.status_code == 200 and "Jane" not in r.text, r.text
 
 
 async def test_history_is_per_session_and_clear_forgets_it(client: httpx.AsyncClient) -> None:
@@ -112,7 +115,7 @@ async def test_bad_input_is_problem_json_naming_the_field(client: httpx.AsyncCli
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "session_id"
     r = await client.get("/api/v1/chat/history?session_id=a%20b", headers=owner.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "session_id"
-    for task in ("abc", "0", "99999999999"):
+    for task in ("abc", "0", "99999999999", "%C2%B2"):  # "²" is a digit to str.isdigit()
         r = await client.get(f"/api/v1/chat/status/{task}", headers=owner.headers)
         assert r.status_code == 404, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -202,6 +205,9 @@ async def test_a_busy_conversation_refuses_a_second_message(
         )
         assert r.status_code == 409, r.text
         assert r.json()["errors"][0]["field"] == "session_id"
+    # nor is it cleared under the turn that is still writing its reply into it
+    r = await client.post("/api/v1/chat/clear", json={"session_id": "b"}, headers=owner.headers)
+    assert r.status_code == 409, r.text
     # another session of the same user is free
     await say(client, owner, "hello", session_id="c")
     async with db.sessionmaker() as session:
@@ -232,6 +238,13 @@ async def test_a_failed_turn_is_a_failure_and_frees_the_conversation(
     assert done["error"] and "secret internals" not in done["error"]
     r = await client.get("/api/v1/chat/history?session_id=f", headers=owner.headers)
     assert r.json()["busy"] is False
+    assert [(m["role"], m["status"]) for m in r.json()["messages"]] == [("user", "failed")]
+    # an administrator retrying the dead job does not replay the turn behind the user's back
+    r = await client.post(f"/api/v1/jobs/{accepted['task_id']}/retry", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    retried = await wait(client, owner, accepted["task_id"])
+    assert retried["status"] == "FAILURE" and retried["result"] is None
+    r = await client.get("/api/v1/chat/history?session_id=f", headers=owner.headers)
     assert [(m["role"], m["status"]) for m in r.json()["messages"]] == [("user", "failed")]
     again = await say(client, owner, "hello", session_id="f")
     assert again["role"] == "assistant"

@@ -503,3 +503,21 @@ async def test_a_weak_match_is_a_did_you_mean(client: httpx.AsyncClient, db: Dat
         "No lead is called 'Priscilla Waterman'; did you mean Priscilla Quartermaine?"
     )
     assert [o.args for o in r.options] == [{"entity": "lead", "record": p["id"]}]
+
+
+async def test_odd_values_are_invalid_not_errors(client: httpx.AsyncClient, db: Database) -> None:
+    """A model may send anything: dates past the calendar's edge, a number where a member is
+    meant. Each is an `invalid` naming the argument, and nothing is written."""
+    acc, run = await org(client, db, timezone="Asia/Tokyo")
+    x = await lead(client, acc, "Odd Values", value=100)
+    for due in ("0001-01-01", "9999-12-31T23:30-05:00", "in 99999999999 days"):
+        r = await run("create_task", title="Edge of time", due=due)
+        assert (r.status, r.field) == ("invalid", "due"), (due, r.summary)
+    for ref in (3.5, ["x"], True):
+        r = await run("update_record", entity="lead", record=x["id"], fields={"assignee": ref})
+        assert r.status == "invalid", (ref, r.summary)
+    stored = await get(client, acc, f"/api/v1/leads/{x['id']}")
+    assert stored["assignee_id"] is None and stored["version"] == x["version"]
+    assert [
+        t for t in await items(client, acc, "/api/v1/tasks") if t["title"] == "Edge of time"
+    ] == []

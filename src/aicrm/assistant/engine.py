@@ -24,7 +24,6 @@ Safety, whichever way the message was understood:
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import time
@@ -45,7 +44,7 @@ from aicrm.assistant.tools import Action, Option, ToolContext, ToolResult
 from aicrm.audit import service as audit
 from aicrm.config import get_settings
 from aicrm.db import Database
-from aicrm.errors import AICRMError, NotFound
+from aicrm.errors import AICRMError, Conflict, NotFound
 from aicrm.kit.principal import Principal
 from aicrm.logging import get_logger
 from aicrm.models import AssistantAction, AssistantConversation, AssistantMessage, utcnow
@@ -390,7 +389,8 @@ async def _read(db: Database) -> Any:
         await session.close()
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str | None) -> ZoneInfo:
+    """The organization's time zone; UTC when it is unset or unknown."""
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -459,7 +459,7 @@ async def _load(
     msg = await messages.in_conversation(conversation_id, message_id)
     history = await messages.recent(conversation_id, limit=MODEL_HISTORY, before_id=message_id)
     tz = await ConversationRepo.from_session(session, principal).timezone()
-    return _Loaded(conv, msg, history, tz, await messages.reply_to(message_id))
+    return _Loaded(conv, msg, history, tz, await messages.reply_to(conversation_id, message_id))
 
 
 async def _finish(session: AsyncSession, turn: Turn) -> TurnResult:
@@ -504,6 +504,11 @@ async def _finish(session: AsyncSession, turn: Turn) -> TurnResult:
     return TurnResult(message=out, actions=out.actions)
 
 
+class NotRunAgain(Conflict):
+    """A message whose turn failed is never replayed behind the user's back (e.g. by an
+    administrator retrying the dead job): the user sends it again if they still want it."""
+
+
 async def fail(
     db: Database, principal: Principal, conversation_id: int, message_id: int, error: str
 ) -> None:
@@ -546,12 +551,14 @@ async def run_turn(
     if loaded.answered is not None:
         out = message_out(loaded.answered)
         return TurnResult(message=out, actions=out.actions)
+    if loaded.message.status == "failed":
+        raise NotRunAgain("This message failed earlier and is not run again; send it again.")
     turn = Turn(
         principal=chat_principal(principal, conversation_id, message_id),
         conversation_id=conversation_id,
         message_id=message_id,
         timezone=loaded.timezone,
-        now=datetime.now(_zone(loaded.timezone)),
+        now=datetime.now(zone(loaded.timezone)),
         emit=emit,
         final=final,
     )
@@ -740,20 +747,6 @@ class _UndoFailed(Exception):
 # -- offline -------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _planner() -> Callable[..., Awaitable[Any]]:
-    import importlib
-    from types import ModuleType
-
-    from aicrm.assistant import offline
-
-    fn = getattr(offline, "plan", None)
-    if fn is None or isinstance(fn, ModuleType):
-        # the `plan` submodule (the Plan types) shadows the function once it is imported
-        fn = importlib.import_module("aicrm.assistant.offline.parser").plan
-    return fn  # type: ignore[no-any-return]
-
-
 def _history(loaded: _Loaded, pending: dict[str, Any] | None) -> list[Any]:
     """The conversation's earlier turns for the offline planner; the last assistant turn
     carries the question still waiting for an answer."""
@@ -783,7 +776,9 @@ async def _offline(
     text: str,
     pending: dict[str, Any] | None,
 ) -> None:
-    plan = await _planner()(turn.ctx(session), _history(loaded, pending), text)
+    from aicrm.assistant.offline.parser import plan as make_plan  # loads the lexicons late
+
+    plan = await make_plan(turn.ctx(session), _history(loaded, pending), text)
     kind = type(plan).__name__
     if kind == "Call":
         result = await turn.call(session, plan.name, dict(plan.args or {}))

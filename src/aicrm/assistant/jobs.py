@@ -2,10 +2,12 @@
 
 The job acts as the user who sent the message (their role as it is now), never as the
 organization's system principal. It runs once: a turn that failed half-way is not replayed
-behind the user's back (they see FAILURE and may send the message again). The reply is stored
+behind the user's back (they see FAILURE and may send the message again), not even when an
+administrator retries the dead job. The reply is stored
 in the job's own transaction, so it commits with the job's completion — with the changes too
 for an offline turn (a model's steps commit one by one, between slow model calls) — and a
-re-run of an answered message returns the stored reply.
+re-run of an answered message returns the stored reply. The job's result names the reply
+only: its text is the user's, not something the jobs page shows to administrators.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ async def chat(
     api_key_id: int | None = None,
     ip: str | None = None,
 ) -> dict[str, Any]:
-    """Answer the message; the result is what `GET /api/v1/chat/status/{task_id}` shows."""
+    """Answer the message; `GET /api/v1/chat/status/{task_id}` shows the stored reply."""
     if ctx.organization_id is None:
         raise PermanentError("a chat message belongs to an organization")
     async with ctx.read() as session:
@@ -64,16 +66,19 @@ async def chat(
         result = await engine.run_turn(
             ctx.db, principal, conversation_id, message_id, final=ctx.session
         )
+    except engine.NotRunAgain as exc:  # a retried job of a failed turn: left as it failed
+        raise PermanentError(exc.message) from exc
     except Exception as exc:
         if not isinstance(exc, AICRMError):
             log.error("assistant_turn_failed", exc_info=exc, conversation_id=conversation_id)
         # nothing of the turn's own transaction stays (and on SQLite its write lock goes, so
         # the failure can be recorded in another)
-        await (await ctx.session()).rollback()
+        await ctx.rollback()
         await engine.fail(
             ctx.db, principal, conversation_id, message_id, f"{type(exc).__name__}: {exc}"
         )
         if isinstance(exc, AICRMError):
             raise PermanentError(exc.message) from exc
         raise
-    return result.model_dump(mode="json")
+    # the reply stays in the user's conversation: administrators read jobs, not conversations
+    return {"conversation_id": conversation_id, "reply_id": result.message.id}

@@ -119,8 +119,15 @@ class MessageRepo(Repo[AssistantMessage]):
         rows.reverse()
         return rows
 
-    async def reply_to(self, message_id: int) -> AssistantMessage | None:
-        stmt = self.select().where(AssistantMessage.reply_to_id == message_id).limit(1)
+    async def reply_to(self, conversation_id: int, message_id: int) -> AssistantMessage | None:
+        stmt = (
+            self.select()
+            .where(
+                AssistantMessage.conversation_id == conversation_id,
+                AssistantMessage.reply_to_id == message_id,
+            )
+            .limit(1)
+        )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def prune(self, conversation_id: int, keep: int) -> int:

@@ -3,9 +3,9 @@ task, read and clear a conversation's memory, undo the last change."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,7 +114,7 @@ _STATES = {
 
 
 def _task_id(task_id: str) -> int:
-    if not task_id.isdigit() or len(task_id) > 18:
+    if not re.fullmatch(r"[0-9]{1,18}", task_id):  # ASCII digits only ("²".isdigit() is True)
         raise NotFound(f"task {task_id} not found")
     return int(task_id)
 
@@ -141,8 +141,13 @@ async def status(session: AsyncSession, principal: Principal, task_id: str) -> C
         session_id=conv.session_id,
         conversation_id=conv.id,
     )
-    if out.status is TaskStatus.success and job.result:
-        out.result = TurnResult.model_validate(job.result)
+    if out.status is TaskStatus.success:
+        messages = MessageRepo.from_session(session, principal)
+        reply = await messages.reply_to(conv.id, int(args["message_id"]))
+        if reply is not None:  # None: the conversation was cleared since
+            undone = await ActionRepo.from_session(session, principal).undone_ids(conv.id)
+            message = engine.message_out(reply, undone)
+            out.result = TurnResult(message=message, actions=message.actions)
     elif out.status is TaskStatus.failure:
         out.error = _first_line(job.last_error) or "The assistant could not answer this message."
     return out
@@ -183,6 +188,10 @@ async def clear(session: AsyncSession, principal: Principal, session_id: str | N
     conv = await ConversationRepo.from_session(session, principal).find(sid, for_update=True)
     if conv is None:
         return Cleared(cleared=0, session_id=sid)
+    if _busy(conv, utcnow()):  # the running turn still writes its reply into this conversation
+        raise Conflict(
+            "The assistant is still answering a message of this conversation; clear after it"
+        )
     n = await MessageRepo.from_session(session, principal).clear(conv.id)
     conv.pending = None
     conv.message_count = 0
@@ -209,7 +218,7 @@ async def undo(session: AsyncSession, principal: Principal, session_id: str | No
         conversation_id=conv.id,
         message_id=reply.id,
         timezone=tz,
-        now=datetime.now(ZoneInfo(tz) if tz else ZoneInfo("UTC")),
+        now=datetime.now(engine.zone(tz)),
     )
     rows = await engine.undo_last(session, turn)
     if not rows:

@@ -38,6 +38,12 @@ class JobContext:
             self._session = await self.db.session(write=True)
         return self._session
 
+    async def rollback(self) -> None:
+        """Undo what the job wrote so far, when it has opened its transaction (opening one just
+        to roll it back would wait for SQLite's write lock)."""
+        if self._session is not None:
+            await self._session.rollback()
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A short read-only session, closed on exit (for loading what slow I/O needs)."""

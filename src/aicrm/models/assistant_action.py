@@ -18,7 +18,10 @@ class AssistantAction(OrgScoped, Base):
     """
 
     __tablename__ = "assistant_action"
-    __table_args__ = (Index("ix_assistant_action_conversation", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_assistant_action_conversation", "conversation_id", "id"),
+        Index("ix_assistant_action_message", "message_id"),  # the prune's ON DELETE SET NULL
+    )
 
     conversation_id: Mapped[int] = mapped_column(
         IdType, ForeignKey("assistant_conversation.id", ondelete="CASCADE")

@@ -19,7 +19,7 @@ _SUFFIX = {
     "billion": 1_000_000_000,
 }
 AMOUNT = re.compile(
-    r"(?<![\w@.+/-])(?P<cur>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?<![\w@.+/-])(?P<cur>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3}){1,5}(?:\.\d{1,4})?|\d{1,15}(?:\.\d{1,4})?)"
     r"(?:\s?(?P<suf>k|K|mm|m|M|mil|bn|b)\b|\s+(?P<word>thousand|grand|million|billion)\b)?"
     r"(?P<usd>\s?(?:usd|dollars|eur|euros|gbp|pounds))?(?![\w@/%:-])",
 )

@@ -255,12 +255,12 @@ UNDO = re.compile(
 )
 YES = re.compile(
     r"^(?:y|yes|yep|yeah|yup|sure|ok|okay|confirm(?:ed)?|do it|go ahead|proceed|please do|correct|affirmative|absolutely|definitely)\b"
-    r"(?:[,!. ]+(?:please|delete it|do it|go ahead|confirm(?:ed)?|delete|that's right|i'm sure|remove it|thanks)?)*[!.]*$",
+    r"(?:[,!. ]+(?:please|delete it|do it|go ahead|confirm(?:ed)?|delete|that's right|i'm sure|remove it|thanks))*[,!. ]*$",
     re.I,
 )
 NO = re.compile(
     r"^(?:n|no|nope|nah|cancel|stop|don't|do not|never ?mind|abort|keep it|wait|hold on)\b"
-    r"(?:[,!. ]+(?:keep it|don't|cancel|thanks|never ?mind|leave it|stop|don't delete it|do not delete))*[!.]*$",
+    r"(?:[,!. ]+(?:keep it|don't|cancel|thanks|never ?mind|leave it|stop|don't delete it|do not delete))*[,!. ]*$",
     re.I,
 )
 

@@ -372,7 +372,7 @@ def parse_when(text: str, now: datetime) -> When:
 # -- durations and periods ---------------------------------------------------------------------
 
 _DURATION = re.compile(
-    rf"\b(?:for\s+)?(?:(an?|one|two|three|\d+(?:\.\d+)?)\s*(hours?|hrs?|h)\b(?:\s+and\s+(?:a\s+)?(half))?"
+    rf"\b(?:for\s+)?(?:(an?|one|two|three|\d{{1,3}}(?:\.\d{{1,2}})?)\s*(hours?|hrs?|h)\b(?:\s+and\s+(?:a\s+)?(half))?"
     rf"|(half an hour)|{_NUM}[\s-]*(minutes?|mins?|m)\b)",
     re.I,
 )

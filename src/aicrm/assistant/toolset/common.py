@@ -23,12 +23,13 @@ from aicrm.assistant import resolve
 from aicrm.assistant import tools as registry
 from aicrm.assistant.tools import Option, ToolContext, ToolResult
 from aicrm.companies import service as company_service
+from aicrm.companies.repository import CompanyRepo
 from aicrm.contacts import service as contact_service
 from aicrm.deals import service as deal_service
 from aicrm.errors import AICRMError, Conflict, Invalid, NotFound
 from aicrm.kit.principal import Permission
 from aicrm.leads import service as lead_service
-from aicrm.models import Company, Contact, Deal, Lead, Organization, Task
+from aicrm.models import Contact, Deal, Lead, Organization, Task
 from aicrm.orgs import service as org_service
 from aicrm.tasks import service as task_service
 
@@ -150,7 +151,15 @@ def build(schema: type[BaseModel], prefix: str = "", **fields: Any) -> Any:
 # -- references ----------------------------------------------------------------------------
 
 
+def _check_ref(ref: Any, arg: str) -> None:
+    """A reference is an id or a text (free-form `fields` of update_record carry anything)."""
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise Invalid(f"{arg}: give an id or a name", field=arg)
+
+
 def as_id(ref: int | str) -> int | None:
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        return None
     if isinstance(ref, int):
         return ref
     m = _ID.match(ref.strip())
@@ -171,6 +180,7 @@ async def pick(
     ctx: ToolContext, entity_type: str, ref: int | str, *, arg: str, args: BaseModel
 ) -> resolve.Match:
     """The one record `ref` names; several close matches → a clarifying question."""
+    _check_ref(ref, arg)
     if isinstance(ref, str) and (num := as_id(ref)) is not None:
         ref = num
     try:
@@ -191,6 +201,7 @@ async def pick(
 
 async def member(ctx: ToolContext, ref: int | str, *, arg: str, args: BaseModel) -> int:
     """A member of the organization by id, name or email; "me" is the caller."""
+    _check_ref(ref, arg)
     if isinstance(ref, str) and ref.strip().lower() in _ME:
         if ctx.principal.user_id is None:
             raise Invalid(f"{arg}: this API key acts for no user; name the member", field=arg)
@@ -284,7 +295,9 @@ async def label(ctx: ToolContext, entity: str, obj: Any) -> str:
     if isinstance(obj, Contact):
         company = None
         if obj.company_id is not None:
-            row = await ctx.session.get(Company, obj.company_id)
+            row = await CompanyRepo.from_session(ctx.session, ctx.principal).get_or_none(
+                obj.company_id
+            )
             company = row.name if row is not None else None
         return f"{obj.name} ({company}, #{obj.id})" if company else f"{obj.name} (#{obj.id})"
     if isinstance(obj, Deal):
@@ -349,6 +362,15 @@ _DAY_WORDS = {"today": 0, "tomorrow": 1, "yesterday": -1}
 
 
 def _parse_local(value: str, tz: ZoneInfo, now: datetime) -> tuple[datetime, bool] | None:
+    """(moment, had a time of day), or None for what is no date of this era (year 1 or 9999
+    overflow on the way to UTC)."""
+    parsed = _parse_any(value, tz, now)
+    if parsed is None or not 1900 <= parsed[0].year <= 2200:
+        return None
+    return parsed
+
+
+def _parse_any(value: str, tz: ZoneInfo, now: datetime) -> tuple[datetime, bool] | None:
     """(moment, had a time of day) for ISO forms, a few words, or what dateparser reads."""
     text = value.strip()
     low = text.lower()
@@ -368,16 +390,19 @@ def _parse_local(value: str, tz: ZoneInfo, now: datetime) -> tuple[datetime, boo
         pass
     import dateparser  # imported late: its first load takes a while
 
-    got = dateparser.parse(
-        text,
-        languages=["en"],
-        settings={
-            "RELATIVE_BASE": local_now.replace(tzinfo=None),
-            "PREFER_DATES_FROM": "future",
-            "TIMEZONE": str(tz),
-            "RETURN_AS_TIMEZONE_AWARE": True,
-        },
-    )
+    try:
+        got = dateparser.parse(
+            text,
+            languages=["en"],
+            settings={
+                "RELATIVE_BASE": local_now.replace(tzinfo=None),
+                "PREFER_DATES_FROM": "future",
+                "TIMEZONE": str(tz),
+                "RETURN_AS_TIMEZONE_AWARE": True,
+            },
+        )
+    except (ValueError, OverflowError):  # "in 99999999 days"
+        return None
     if got is None:
         return None
     has_time = bool(re.search(r"\d[:.]\d|\d\s*(am|pm)\b|noon|midnight|hour|minute", low))

@@ -16,6 +16,7 @@ from aicrm.assistant.tools import Action, Option, ToolArgs, ToolContext, ToolRes
 from aicrm.assistant.toolset import common as c
 from aicrm.assistant.toolset.snapshots import gather
 from aicrm.companies import service as company_service
+from aicrm.companies.repository import CompanyRepo
 from aicrm.companies.schemas import CompanyUpdate
 from aicrm.contacts import service as contact_service
 from aicrm.contacts.schemas import ContactCreate, ContactStatus, ContactUpdate
@@ -25,7 +26,6 @@ from aicrm.errors import Invalid
 from aicrm.kit.principal import Permission
 from aicrm.leads import service as lead_service
 from aicrm.leads.schemas import LeadCreate, LeadUpdate
-from aicrm.models import Company
 from aicrm.tasks import service as task_service
 from aicrm.tasks.schemas import TaskCreate, TaskStatus, TaskUpdate
 
@@ -644,7 +644,7 @@ async def shown(ctx: ToolContext, key: str, value: Any, names: dict[int, str]) -
     if key in MEMBER_FIELDS and isinstance(value, int):
         return names.get(value, f"user {value}")
     if key == "company_id" and isinstance(value, int):
-        row = await ctx.session.get(Company, value)
+        row = await CompanyRepo.from_session(ctx.session, ctx.principal).get_or_none(value)
         return row.name if row is not None else f"#{value}"
     if key == "due_at" and isinstance(value, str):
         return await c.local_text(ctx, datetime.fromisoformat(value))

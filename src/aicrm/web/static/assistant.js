@@ -153,7 +153,13 @@
 
   // only paths inside the app become links (the server builds them, but a link is a link)
   function safeLink(link) {
-    return typeof link === "string" && link.charAt(0) === "/" && link.charAt(1) !== "/" && link.charAt(1) !== "\\" ? link : null;
+    if (typeof link !== "string" || link.charAt(0) !== "/") return null;
+    try {
+      var url = new URL(link, location.origin); // as the browser reads it ("/\t/x" is "//x")
+      return url.origin === location.origin ? url.pathname + url.search + url.hash : null;
+    } catch (e) {
+      return null;
+    }
   }
 
   var OP_WORDS = {
@@ -218,6 +224,7 @@
   }
 
   function actionKey(a) {
+    if (a.id !== null && a.id !== undefined) return "id:" + a.id; // the stored action
     return (a.op || "") + ":" + (a.entity_type || "") + ":" + (a.entity_id === null || a.entity_id === undefined ? a.label : a.entity_id);
   }
 
@@ -484,6 +491,7 @@
         }
         drawHistory(messagesOf(data));
         loaded = true;
+        if (!(data && data.busy)) polls = 0;
         if (data && data.busy && !streaming) waitForReply();
       }, function (err) {
         wait.remove();
@@ -632,7 +640,8 @@
       m.bubble.removeAttribute("aria-label");
       if (err.name === "AbortError") {
         if (!m.text) m.bubble.hidden = true;
-        m.li.appendChild(el("p", "asst-stopped", "Stopped."));
+        // the server finishes a turn it has started (a change is never left half-made)
+        m.li.appendChild(el("p", "asst-stopped", "Stopped following the reply; what the assistant finishes shows when you reopen the conversation."));
         announce("Stopped.");
       } else {
         if (!m.text) m.bubble.hidden = true;
@@ -690,7 +699,10 @@
   }
 
   async function newConversation() {
-    if (streaming) streaming.controller.abort();
+    if (streaming) {  // its reply is still being written into this conversation
+      if (window.aicrm && window.aicrm.toast) window.aicrm.toast("The assistant is still answering; start a new conversation when it has finished.", "error");
+      return;
+    }
     try {
       await json("POST", API + "/clear", { session_id: sessionId() });
     } catch (err) {
